@@ -1,0 +1,445 @@
+//! The transitions of the analysis state machine (the rules of DESIGN §3).
+
+use super::{
+    AnalysisState, Command, Event, MetricResult, Operation, Record, RecordKind, SYSTEM_ACTOR,
+    Status, Waiting,
+};
+use crate::domain::Timestamp;
+use crate::domain::judge::Outcome;
+use crate::domain::strategy::Promotion;
+
+/// An operation asked in a status that does not allow it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} an analysis that is {status}; allowed when {}", operation.as_str(), list(allowed))]
+pub struct Rejected {
+    pub operation: Operation,
+    pub status: Status,
+    pub allowed: &'static [Status],
+}
+
+fn list(statuses: &[Status]) -> String {
+    let names: Vec<_> = statuses.iter().map(|s| s.as_str()).collect();
+    names.join(", ")
+}
+
+/// Applies `event` to `state` at time `now`. Events that no longer apply (a late
+/// check result, a start of an analysis already started) leave the state unchanged
+/// and return no commands; only operations are refused, so callers can answer 409.
+pub fn apply(
+    state: &AnalysisState,
+    event: &Event,
+    now: Timestamp,
+) -> Result<(AnalysisState, Vec<Command>), Rejected> {
+    let mut t = Transition::new(state, now);
+    match event {
+        Event::Start => t.start(),
+        Event::CheckCompleted { number, results } => t.check_completed(*number, results),
+        Event::WeightApplied { weight } => t.weight_applied(*weight),
+        Event::RouterFailed { weight, error } => t.router_failed(*weight, error),
+        Event::PromotionConfirmed => t.promotion_confirmed(),
+        Event::Operation {
+            operation,
+            actor,
+            reason,
+        } => t.operation(*operation, actor, reason)?,
+        Event::Superseded { by } => t.superseded(by),
+    }
+    Ok(t.finish(state))
+}
+
+/// A transition under construction: the next state and the commands it needs.
+struct Transition {
+    state: AnalysisState,
+    commands: Vec<Command>,
+    now: Timestamp,
+}
+
+/// How one check came out, all metrics considered.
+enum CheckVerdict<'a> {
+    Failed(&'a MetricResult),
+    /// No data or a query error: counts toward `inconclusiveLimit`.
+    Missing(&'a MetricResult),
+    /// A judge has data but not yet enough evidence: holds the step.
+    Holding,
+    Passed,
+}
+
+/// `None` when the check had no metrics at all: that is missing data, never a pass.
+fn classify(results: &[MetricResult], must_decide: bool) -> Option<CheckVerdict<'_>> {
+    if results.is_empty() {
+        return None;
+    }
+    let find = |wanted: fn(&MetricResult) -> bool| results.iter().find(|r| wanted(r));
+    if let Some(failed) = find(|r| r.judgement.outcome == Outcome::Fail) {
+        return Some(CheckVerdict::Failed(failed));
+    }
+    // A judge still gathering at the step's last check had its chance to decide.
+    let missing = |r: &MetricResult| match r.judgement.outcome {
+        Outcome::Error => true,
+        Outcome::Inconclusive => !r.judgement.gathering,
+        _ => false,
+    };
+    if let Some(missing) = results.iter().find(|r| missing(r)) {
+        return Some(CheckVerdict::Missing(missing));
+    }
+    if let Some(holding) = find(|r| r.judgement.outcome == Outcome::Inconclusive) {
+        return Some(if must_decide {
+            CheckVerdict::Missing(holding)
+        } else {
+            CheckVerdict::Holding
+        });
+    }
+    Some(CheckVerdict::Passed)
+}
+
+fn summary(results: &[MetricResult]) -> String {
+    let parts: Vec<_> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}: {}",
+                r.metric,
+                r.judgement.outcome.as_str(),
+                r.judgement.reason
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
+impl Transition {
+    fn new(state: &AnalysisState, now: Timestamp) -> Self {
+        Self {
+            state: state.clone(),
+            commands: Vec::new(),
+            now,
+        }
+    }
+
+    fn finish(mut self, before: &AnalysisState) -> (AnalysisState, Vec<Command>) {
+        if self.commands.is_empty() && self.state == *before {
+            return (self.state, self.commands);
+        }
+        self.state.updated_at = self.now;
+        (self.state, self.commands)
+    }
+
+    fn record(&mut self, kind: RecordKind, actor: &str, message: String) {
+        self.commands.push(Command::Record(Record {
+            kind,
+            actor: actor.to_string(),
+            message,
+        }));
+    }
+
+    fn change_status(&mut self, status: Status, actor: &str, reason: String) {
+        let from = self.state.status;
+        self.state.status = status;
+        self.state.reason = reason.clone();
+        if status.is_terminal() {
+            self.state.completed_at = Some(self.now);
+            self.state.next_check_at = None;
+            self.state.waiting = None;
+            self.state.rollback_outcome = None;
+        }
+        self.record(
+            RecordKind::StatusChanged,
+            actor,
+            format!("{from} -> {status}: {reason}"),
+        );
+        self.commands.push(Command::Notify { status, reason });
+    }
+
+    /// Asks the router for a weight; checks wait until it is applied.
+    fn shift(&mut self, weight: u8) {
+        self.state.target_weight = weight;
+        self.state.next_check_at = None;
+        self.commands.push(Command::SetWeight { weight });
+    }
+
+    fn schedule_check(&mut self) {
+        self.state.next_check_at = Some(self.now + self.state.plan.interval);
+    }
+
+    fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
+        self.state.rollback_outcome = Some(outcome);
+        self.state.waiting = None;
+        self.change_status(Status::RollingBack, actor, reason);
+        self.shift(0);
+    }
+
+    fn start(&mut self) {
+        if self.state.status != Status::Pending {
+            return;
+        }
+        self.state.started_at.get_or_insert(self.now);
+        self.state.step_index = 0;
+        let first = self.state.plan.steps[0].weight;
+        self.change_status(
+            Status::Running,
+            SYSTEM_ACTOR,
+            format!("started at step 1 of {}", self.state.plan.steps.len()),
+        );
+        self.shift(first);
+    }
+
+    fn weight_applied(&mut self, weight: u8) {
+        self.state.canary_weight = weight;
+        if weight != self.state.target_weight {
+            return;
+        }
+        match self.state.status {
+            Status::Running => {
+                self.state.step_started_at = Some(self.now);
+                self.schedule_check();
+            }
+            Status::Promoting if weight == 100 => self.change_status(
+                Status::Deployed,
+                SYSTEM_ACTOR,
+                "promoted: all traffic on the canary".to_string(),
+            ),
+            Status::RollingBack if weight == 0 => {
+                let outcome = self.state.rollback_outcome.unwrap_or(Status::RolledBack);
+                let reason = self.state.reason.clone();
+                self.change_status(outcome, SYSTEM_ACTOR, reason);
+            }
+            _ => {}
+        }
+    }
+
+    fn router_failed(&mut self, weight: u8, error: &str) {
+        if weight != self.state.target_weight || self.state.status.is_terminal() {
+            return;
+        }
+        let message = format!("router could not set canary weight {weight}%: {error}");
+        self.record(RecordKind::RouterError, SYSTEM_ACTOR, message.clone());
+        match self.state.status {
+            Status::Running | Status::Paused => {
+                self.begin_rollback(Status::Failed, SYSTEM_ACTOR, message);
+            }
+            // Rolling back and promoting are retried until the router obeys.
+            Status::RollingBack | Status::Promoting => self.shift(weight),
+            _ => {}
+        }
+    }
+
+    fn check_completed(&mut self, number: u64, results: &[MetricResult]) {
+        let current = number == self.state.checks_done + 1;
+        if !self.state.runs_checks() || !current || !self.state.weight_settled() {
+            return;
+        }
+        let must_decide = self.state.next_check_must_decide();
+        self.state.checks_done = number;
+        self.state.checks_in_step += 1;
+        let step = self.state.step_index + 1;
+        let weight = self.state.canary_weight;
+        let Some(verdict) = classify(results, must_decide) else {
+            self.record(
+                RecordKind::Check,
+                SYSTEM_ACTOR,
+                format!("check {number} had no metrics"),
+            );
+            return self.missing_data("the check had no metrics".to_string());
+        };
+        self.record(
+            RecordKind::Check,
+            SYSTEM_ACTOR,
+            format!(
+                "check {number} at step {step} ({weight}%): {}",
+                summary(results)
+            ),
+        );
+        match verdict {
+            CheckVerdict::Failed(failed) => self.failed(failed),
+            CheckVerdict::Missing(missing) => {
+                let why = format!("{}: {}", missing.metric, missing.judgement.reason);
+                self.missing_data(why);
+            }
+            CheckVerdict::Holding => {
+                self.state.consecutive_inconclusive = 0;
+                self.after_check();
+            }
+            CheckVerdict::Passed => {
+                self.state.consecutive_inconclusive = 0;
+                self.state.passed_in_step += 1;
+                self.passed();
+            }
+        }
+    }
+
+    fn failed(&mut self, failed: &MetricResult) {
+        self.state.consecutive_inconclusive = 0;
+        self.state.failures += 1;
+        let limit = self.state.plan.failure_limit;
+        if self.state.failures > limit {
+            let reason = format!(
+                "{} failed: {} ({} failed checks, failureLimit {limit})",
+                failed.metric, failed.judgement.reason, self.state.failures
+            );
+            self.begin_rollback(Status::RolledBack, SYSTEM_ACTOR, reason);
+        } else {
+            self.after_check();
+        }
+    }
+
+    fn missing_data(&mut self, why: String) {
+        self.state.consecutive_inconclusive += 1;
+        let limit = self.state.plan.inconclusive_limit;
+        let count = self.state.consecutive_inconclusive;
+        if count > limit {
+            let reason = format!(
+                "{count} consecutive inconclusive checks exceed inconclusiveLimit {limit}: {why}"
+            );
+            self.begin_rollback(Status::RolledBack, SYSTEM_ACTOR, reason);
+        } else {
+            self.after_check();
+        }
+    }
+
+    /// Keep checking at this step (or, behind the gate, ask it again).
+    fn after_check(&mut self) {
+        self.schedule_check();
+        if self.state.status == Status::Promoting {
+            self.commands.push(Command::ConfirmPromotion);
+        }
+    }
+
+    fn passed(&mut self) {
+        let Some(step) = self.state.step().copied() else {
+            return;
+        };
+        if self.state.status == Status::Promoting || self.state.passed_in_step < step.checks {
+            return self.after_check();
+        }
+        let next = self.state.step_index + 1;
+        if let Some(next_step) = self.state.plan.steps.get(next).copied() {
+            self.state.step_index = next;
+            self.state.checks_in_step = 0;
+            self.state.passed_in_step = 0;
+            self.record(
+                RecordKind::StepChanged,
+                SYSTEM_ACTOR,
+                format!(
+                    "step {} passed; step {} of {} at {}%",
+                    next,
+                    next + 1,
+                    self.state.plan.steps.len(),
+                    next_step.weight
+                ),
+            );
+            self.shift(next_step.weight);
+        } else {
+            self.all_steps_passed();
+        }
+    }
+
+    fn all_steps_passed(&mut self) {
+        let steps = self.state.plan.steps.len();
+        match self.state.plan.promotion {
+            Promotion::Manual => {
+                self.state.waiting = Some(Waiting::ManualPromotion);
+                self.state.next_check_at = None;
+                let reason = format!("all {steps} steps passed; waiting for manual promotion");
+                self.change_status(Status::Paused, SYSTEM_ACTOR, reason);
+            }
+            Promotion::Auto if self.state.plan.confirm_promotion => {
+                self.state.waiting = Some(Waiting::Confirmation);
+                let reason = format!("all {steps} steps passed; waiting for confirm-promotion");
+                self.change_status(Status::Promoting, SYSTEM_ACTOR, reason);
+                self.after_check();
+            }
+            Promotion::Auto => {
+                self.promote(SYSTEM_ACTOR, format!("all {steps} steps passed"));
+            }
+        }
+    }
+
+    fn promote(&mut self, actor: &str, reason: String) {
+        self.state.waiting = None;
+        self.change_status(Status::Promoting, actor, reason);
+        self.shift(100);
+    }
+
+    fn promotion_confirmed(&mut self) {
+        if self.state.status != Status::Promoting
+            || self.state.waiting != Some(Waiting::Confirmation)
+        {
+            return;
+        }
+        self.state.waiting = None;
+        self.record(
+            RecordKind::StepChanged,
+            SYSTEM_ACTOR,
+            "confirm-promotion answered yes; shifting all traffic to the canary".to_string(),
+        );
+        self.shift(100);
+    }
+
+    fn superseded(&mut self, by: &str) {
+        if self.state.status.is_terminal() {
+            return;
+        }
+        // The new analysis owns the router now: leave the weight to it.
+        self.change_status(
+            Status::Cancelled,
+            SYSTEM_ACTOR,
+            format!("superseded by {by}"),
+        );
+    }
+
+    fn operation(
+        &mut self,
+        operation: Operation,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), Rejected> {
+        let status = self.state.status;
+        let allowed = operation.allowed_in();
+        if !allowed.contains(&status) {
+            return Err(Rejected {
+                operation,
+                status,
+                allowed,
+            });
+        }
+        let op = operation.as_str();
+        let said = if reason.is_empty() {
+            format!("{op} by {actor}")
+        } else {
+            format!("{op} by {actor}: {reason}")
+        };
+        self.record(RecordKind::Operation, actor, said.clone());
+        match operation {
+            Operation::Pause => {
+                self.state.waiting = Some(Waiting::Operator);
+                self.state.next_check_at = None;
+                self.change_status(Status::Paused, actor, said);
+            }
+            Operation::Resume => self.resume(actor, said),
+            Operation::Promote => self.promote(actor, said),
+            Operation::Rollback => self.begin_rollback(Status::RolledBack, actor, said),
+            Operation::Abort if status == Status::Pending => {
+                self.change_status(Status::Cancelled, actor, said);
+            }
+            Operation::Abort => self.begin_rollback(Status::Cancelled, actor, said),
+            Operation::Retry => {
+                let plan = self.state.plan.clone();
+                self.state = AnalysisState::new(plan, self.now);
+                self.state.status = status;
+                self.change_status(Status::Pending, actor, said);
+            }
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, actor: &str, said: String) {
+        self.state.waiting = None;
+        self.change_status(Status::Running, actor, said);
+        if self.state.weight_settled() {
+            self.schedule_check();
+        } else {
+            let target = self.state.target_weight;
+            self.shift(target);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Judges turn measured values into a metric's outcome, with the evidence and a
+//! one-line reason a person can read. All judges are pure functions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::strategy::OnNoData;
+
+pub mod threshold;
+
+/// The outcome of one metric in one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// No data, too few samples, or a judge still gathering evidence.
+    Inconclusive,
+    /// The query itself failed.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Inconclusive => "INCONCLUSIVE",
+            Outcome::Error => "ERROR",
+        }
+    }
+}
+
+/// A judge's answer for one metric, with its evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    pub outcome: Outcome,
+    /// True when the judge has data but not yet enough evidence to decide: such an
+    /// INCONCLUSIVE holds the step without counting toward `inconclusiveLimit`.
+    #[serde(default)]
+    pub gathering: bool,
+    pub reason: String,
+    /// The value compared with the limits, when there is one.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// Named statistics behind the decision (p-values, ratios, counts, limits).
+    #[serde(default)]
+    pub statistics: BTreeMap<String, f64>,
+}
+
+impl Judgement {
+    pub fn new(outcome: Outcome, reason: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            gathering: false,
+            reason: reason.into(),
+            value: None,
+            statistics: BTreeMap::new(),
+        }
+    }
+
+    /// The query failed; an error is never a pass.
+    pub fn error(reason: impl Into<String>) -> Self {
+        Self::new(Outcome::Error, reason)
+    }
+
+    /// No usable data, mapped through the metric's `onNoData`.
+    pub fn no_data(on_no_data: OnNoData, what: &str) -> Self {
+        let outcome = match on_no_data {
+            OnNoData::Inconclusive => Outcome::Inconclusive,
+            OnNoData::Fail => Outcome::Fail,
+            OnNoData::Pass => Outcome::Pass,
+        };
+        Self::new(outcome, format!("no data: {what}"))
+    }
+
+    pub fn with_value(mut self, value: f64) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    pub fn with_statistic(mut self, name: &str, value: f64) -> Self {
+        self.statistics.insert(name.to_string(), value);
+        self
+    }
+
+    /// Marks an INCONCLUSIVE that has evidence and is still gathering more.
+    pub fn gathering(mut self) -> Self {
+        self.gathering = true;
+        self
+    }
+}
+
+/// A measurement is usable only when it is a finite number: NaN (0/0 in PromQL, or
+/// a quantile over empty buckets) and ±Inf are treated as no data, never as a pass.
+pub fn usable(value: Option<f64>) -> Option<f64> {
+    value.filter(|v| v.is_finite())
+}
+
+/// Formats a number for a reason line: short, but exact enough to compare.
+pub fn show(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}

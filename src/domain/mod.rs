@@ -1,0 +1,10 @@
+//! The pure core of canaryd: strategies, templates, judges and the analysis state
+//! machine. Nothing here performs I/O, awaits, or reads the clock; callers pass `now`.
+
+pub mod analysis;
+pub mod judge;
+pub mod strategy;
+pub mod template;
+
+/// A point in time. The domain never reads the clock: callers pass it in.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

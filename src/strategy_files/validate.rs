@@ -1,0 +1,507 @@
+//! Raw strategy → validated `Strategy`, collecting every mistake with its position.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use super::catalog::TemplateCatalog;
+use super::diagnostics::FileDiagnostics;
+use super::metrics::{self, MetricContext};
+use super::raw::{RawNotification, RawRouter, RawSpec, RawStep, RawStrategyFile};
+use crate::domain::analysis::Status;
+use crate::domain::strategy::{
+    DEFAULT_MAX_CHECKS, HaproxyRoute, KubeRoute, NginxRoute, Notification, Promotion, RouterSpec,
+    Step, Strategy, StrategyId,
+};
+use crate::domain::template::{BUILTIN_VARIABLES, Template};
+
+pub const API_VERSION: &str = "canaryd/v1";
+pub const DEFAULT_INCONCLUSIVE_LIMIT: u32 = 3;
+const ROUTER_KINDS: [&str; 6] = [
+    "haproxy",
+    "gateway-api",
+    "nginx-ingress",
+    "istio",
+    "smi",
+    "none",
+];
+
+/// What the file's place on disk says the strategy must be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub team: String,
+    pub name: String,
+}
+
+/// Validates one strategy file; `None` when it had any error (all are in `d`).
+pub fn strategy(
+    d: &mut FileDiagnostics,
+    raw: RawStrategyFile,
+    identity: &FileIdentity,
+    catalog: &TemplateCatalog,
+) -> Option<Strategy> {
+    let errors_before = d.errors.len();
+    header(d, &raw.api_version, &raw.kind, "Strategy");
+    let meta = &raw.metadata;
+    if meta.team.value != identity.team {
+        let message = format!(
+            "metadata.team '{}' must match the folder '{}'",
+            meta.team.value, identity.team
+        );
+        d.error(&meta.team.referenced, message);
+    }
+    if meta.name.value != identity.name {
+        let message = format!(
+            "metadata.name '{}' must match the file name '{}'",
+            meta.name.value, identity.name
+        );
+        d.error(&meta.name.referenced, message);
+    }
+    let id = StrategyId {
+        team: meta.team.value.clone(),
+        name: meta.name.value.clone(),
+    };
+    let description = meta.description.clone();
+    let strategy = spec(d, raw.spec, id, description, catalog);
+    if d.errors.len() > errors_before {
+        return None;
+    }
+    strategy
+}
+
+/// Checks `apiVersion` and `kind`.
+pub fn header(
+    d: &mut FileDiagnostics,
+    api_version: &Spanned<String>,
+    kind: &Spanned<String>,
+    expected: &str,
+) {
+    if api_version.value != API_VERSION {
+        let message = format!(
+            "apiVersion must be '{API_VERSION}', found '{}'",
+            api_version.value
+        );
+        d.error(&api_version.referenced, message);
+    }
+    if kind.value != expected {
+        d.error(
+            &kind.referenced,
+            format!("kind must be '{expected}', found '{}'", kind.value),
+        );
+    }
+}
+
+fn spec(
+    d: &mut FileDiagnostics,
+    spec: RawSpec,
+    id: StrategyId,
+    description: String,
+    catalog: &TemplateCatalog,
+) -> Option<Strategy> {
+    let variables = declared_variables(d, spec.variables.as_ref());
+    let known = |name: &str| BUILTIN_VARIABLES.contains(&name) || variables.contains_key(name);
+    let service = non_empty(d, &spec.service, "service");
+    let namespace = spec
+        .namespace
+        .as_ref()
+        .map_or("default".to_string(), |n| n.value.clone());
+    let interval = duration(d, &spec.interval, "interval");
+    let window = match &spec.window {
+        Some(window) => duration(d, window, "window"),
+        None => interval,
+    };
+    let steps = steps(d, &spec.steps);
+    let router = router(d, &spec.router, &known);
+    let notifications = spec
+        .notifications
+        .iter()
+        .filter_map(|n| notification(d, n))
+        .collect();
+    let require_semver_sha_tag = image_tag_rule(d, spec.image_tag_rule.as_ref());
+    let confirm_promotion = spec
+        .gates
+        .and_then(|gates| gates.confirm_promotion)
+        .and_then(|url| http_url(d, &url, "gates.confirmPromotion"));
+    let context = MetricContext {
+        known: &known,
+        catalog,
+        service: service.as_deref().unwrap_or("service"),
+        namespace: &namespace,
+        window: window.unwrap_or(Duration::from_secs(60)),
+        interval: interval.unwrap_or(Duration::from_secs(60)),
+        variables: &variables,
+    };
+    let metrics = metrics::metrics(d, &spec.metrics, &context);
+    Some(Strategy {
+        id,
+        description,
+        service: service?,
+        namespace,
+        router: router?,
+        interval: interval?,
+        window: window?,
+        steps: steps?,
+        failure_limit: spec.failure_limit.unwrap_or(0),
+        inconclusive_limit: spec
+            .inconclusive_limit
+            .unwrap_or(DEFAULT_INCONCLUSIVE_LIMIT),
+        promotion: spec.promotion.unwrap_or(Promotion::Auto),
+        metrics,
+        notifications,
+        variables,
+        require_semver_sha_tag,
+        confirm_promotion,
+    })
+}
+
+fn declared_variables(
+    d: &mut FileDiagnostics,
+    declared: Option<&Spanned<BTreeMap<String, Option<String>>>>,
+) -> BTreeMap<String, Option<String>> {
+    let Some(declared) = declared else {
+        return BTreeMap::new();
+    };
+    for name in declared.value.keys() {
+        if BUILTIN_VARIABLES.contains(&name.as_str()) {
+            let message =
+                format!("variables: '{name}' is a built-in variable and cannot be declared");
+            d.error(&declared.referenced, message);
+        } else if Template::parse(&format!("{{{{{name}}}}}"), |_| true).is_err() {
+            d.error(
+                &declared.referenced,
+                format!("variables: '{name}' is not a valid variable name"),
+            );
+        }
+    }
+    declared.value.clone()
+}
+
+fn non_empty(d: &mut FileDiagnostics, value: &Spanned<String>, field: &str) -> Option<String> {
+    if value.value.trim().is_empty() {
+        d.error(&value.referenced, format!("{field} must not be empty"));
+        return None;
+    }
+    Some(value.value.clone())
+}
+
+/// Parses a humantime duration (`30s`, `1m30s`) of at least one second.
+pub fn duration(d: &mut FileDiagnostics, value: &Spanned<String>, field: &str) -> Option<Duration> {
+    match humantime::parse_duration(value.value.trim()) {
+        Err(error) => {
+            let message = format!(
+                "{field}: '{}' is not a duration ({error}); write e.g. 30s or 1m",
+                value.value
+            );
+            d.error(&value.referenced, message);
+            None
+        }
+        Ok(parsed) if parsed < Duration::from_secs(1) => {
+            d.error(
+                &value.referenced,
+                format!("{field} must be at least 1s, found '{}'", value.value),
+            );
+            None
+        }
+        Ok(parsed) => Some(parsed),
+    }
+}
+
+fn steps(d: &mut FileDiagnostics, steps: &Spanned<Vec<RawStep>>) -> Option<Vec<Step>> {
+    if steps.value.is_empty() {
+        d.error(&steps.referenced, "steps must list at least one step");
+        return None;
+    }
+    let before = d.errors.len();
+    let mut previous: Option<i64> = None;
+    let mut valid = Vec::new();
+    for (index, raw) in steps.value.iter().enumerate() {
+        let at = format!("steps[{index}]");
+        let weight = raw.weight.value;
+        if !(1..=100).contains(&weight) {
+            d.error(
+                &raw.weight.referenced,
+                format!("{at}.weight must be within 1..=100, found {weight}"),
+            );
+        } else if let Some(previous) = previous.filter(|p| weight <= *p) {
+            let message = format!(
+                "{at}.weight must be greater than the previous step's {previous}, found {weight}"
+            );
+            d.error(&raw.weight.referenced, message);
+        }
+        if (1..=100).contains(&weight) {
+            previous = Some(weight);
+        }
+        let checks = positive(d, raw.checks.as_ref(), 1, &format!("{at}.checks"));
+        let max_checks = positive(
+            d,
+            raw.max_checks.as_ref(),
+            DEFAULT_MAX_CHECKS.max(checks),
+            &format!("{at}.maxChecks"),
+        );
+        if max_checks < checks {
+            let location = raw
+                .max_checks
+                .as_ref()
+                .map(|m| m.referenced)
+                .unwrap_or(raw.weight.referenced);
+            d.error(
+                &location,
+                format!("{at}.maxChecks ({max_checks}) must be at least checks ({checks})"),
+            );
+        }
+        valid.push(Step {
+            weight: u8::try_from(weight).unwrap_or(0),
+            checks,
+            max_checks,
+        });
+    }
+    (d.errors.len() == before).then_some(valid)
+}
+
+fn positive(
+    d: &mut FileDiagnostics,
+    value: Option<&Spanned<i64>>,
+    default: u32,
+    field: &str,
+) -> u32 {
+    let Some(value) = value else {
+        return default;
+    };
+    match u32::try_from(value.value) {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            d.error(
+                &value.referenced,
+                format!(
+                    "{field} must be a whole number of at least 1, found {}",
+                    value.value
+                ),
+            );
+            default
+        }
+    }
+}
+
+fn router(
+    d: &mut FileDiagnostics,
+    router: &Spanned<RawRouter>,
+    known: &dyn Fn(&str) -> bool,
+) -> Option<RouterSpec> {
+    let raw = &router.value;
+    let kind = raw.kind.value.as_str();
+    if !ROUTER_KINDS.contains(&kind) {
+        let message = format!(
+            "router.type '{kind}' is not one of {}",
+            ROUTER_KINDS.join(", ")
+        );
+        d.error(&raw.kind.referenced, message);
+        return None;
+    }
+    let blocks = [
+        ("haproxy", raw.haproxy.as_ref().map(|b| b.referenced)),
+        (
+            "gateway-api",
+            raw.gateway_api.as_ref().map(|b| b.referenced),
+        ),
+        (
+            "nginx-ingress",
+            raw.nginx_ingress.as_ref().map(|b| b.referenced),
+        ),
+        ("istio", raw.istio.as_ref().map(|b| b.referenced)),
+        ("smi", raw.smi.as_ref().map(|b| b.referenced)),
+    ];
+    for (name, location) in blocks {
+        if let Some(location) = location.filter(|_| name != kind) {
+            d.error(
+                &location,
+                format!("router.{} is set but router.type is '{kind}'", camel(name)),
+            );
+        }
+    }
+    let missing = |d: &mut FileDiagnostics| {
+        let message = format!(
+            "router.type is '{kind}' but router.{} is missing",
+            camel(kind)
+        );
+        d.error(&raw.kind.referenced, message);
+    };
+    let field = |d: &mut FileDiagnostics, value: &Spanned<String>, name: &str| {
+        d.template(value, known, &format!("router.{}.{name}", camel(kind)))
+    };
+    let namespace = |value: &Option<Spanned<String>>| match value {
+        Some(namespace) => Template::parse(&namespace.value, |_| true).ok(),
+        None => Template::parse("{{namespace}}", |_| true).ok(),
+    };
+    match kind {
+        "haproxy" => {
+            let Some(h) = &raw.haproxy else {
+                missing(d);
+                return None;
+            };
+            let h = &h.value;
+            let backend = field(d, &h.backend, "backend");
+            let address = non_empty(d, &h.address, "router.haproxy.address");
+            Some(RouterSpec::Haproxy(HaproxyRoute {
+                address: address?,
+                backend: backend?,
+                stable_server: h.stable_server.value.clone(),
+                canary_server: h.canary_server.value.clone(),
+            }))
+        }
+        "gateway-api" => {
+            let Some(g) = &raw.gateway_api else {
+                missing(d);
+                return None;
+            };
+            let g = &g.value;
+            let (name, stable, canary) = (
+                field(d, &g.http_route, "httpRoute"),
+                field(d, &g.stable_service, "stableService"),
+                field(d, &g.canary_service, "canaryService"),
+            );
+            Some(RouterSpec::GatewayApi(KubeRoute {
+                namespace: namespace(&g.namespace)?,
+                name: name?,
+                stable_backend: stable?,
+                canary_backend: canary?,
+            }))
+        }
+        "istio" => {
+            let Some(i) = &raw.istio else {
+                missing(d);
+                return None;
+            };
+            let i = &i.value;
+            let (name, stable, canary) = (
+                field(d, &i.virtual_service, "virtualService"),
+                field(d, &i.stable_host, "stableHost"),
+                field(d, &i.canary_host, "canaryHost"),
+            );
+            Some(RouterSpec::Istio(KubeRoute {
+                namespace: namespace(&i.namespace)?,
+                name: name?,
+                stable_backend: stable?,
+                canary_backend: canary?,
+            }))
+        }
+        "smi" => {
+            let Some(s) = &raw.smi else {
+                missing(d);
+                return None;
+            };
+            let s = &s.value;
+            let (name, stable, canary) = (
+                field(d, &s.traffic_split, "trafficSplit"),
+                field(d, &s.stable_service, "stableService"),
+                field(d, &s.canary_service, "canaryService"),
+            );
+            Some(RouterSpec::Smi(KubeRoute {
+                namespace: namespace(&s.namespace)?,
+                name: name?,
+                stable_backend: stable?,
+                canary_backend: canary?,
+            }))
+        }
+        "nginx-ingress" => {
+            let Some(n) = &raw.nginx_ingress else {
+                missing(d);
+                return None;
+            };
+            let n = &n.value;
+            let canary_ingress = field(d, &n.canary_ingress, "canaryIngress");
+            Some(RouterSpec::NginxIngress(NginxRoute {
+                namespace: namespace(&n.namespace)?,
+                canary_ingress: canary_ingress?,
+            }))
+        }
+        _ => Some(RouterSpec::None),
+    }
+}
+
+/// `gateway-api` → `gatewayApi`, as the YAML field is spelled.
+fn camel(kind: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kind.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn notification(d: &mut FileDiagnostics, raw: &RawNotification) -> Option<Notification> {
+    let url = http_url(d, &raw.url, "notifications.url");
+    let mut on = Vec::new();
+    for status in &raw.on.value {
+        match Status::parse(&status.value) {
+            Some(parsed) => on.push(parsed),
+            None => {
+                let names: Vec<_> = Status::ALL
+                    .iter()
+                    .map(|s| s.as_str().to_lowercase())
+                    .collect();
+                let message = format!(
+                    "notifications.on: '{}' is not a status; use {}",
+                    status.value,
+                    names.join(", ")
+                );
+                d.error(&status.referenced, message);
+            }
+        }
+    }
+    if raw.on.value.is_empty() {
+        d.error(
+            &raw.on.referenced,
+            "notifications.on must name at least one status",
+        );
+    }
+    Some(Notification {
+        url: url?,
+        format: raw.format,
+        on,
+    })
+}
+
+fn http_url(d: &mut FileDiagnostics, value: &Spanned<String>, field: &str) -> Option<String> {
+    let url = value.value.trim();
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || url.len() <= "https://".len() {
+        d.error(
+            &value.referenced,
+            format!("{field} must be an http:// or https:// URL, found '{url}'"),
+        );
+        return None;
+    }
+    Some(url.to_string())
+}
+
+fn image_tag_rule(d: &mut FileDiagnostics, rule: Option<&Spanned<String>>) -> bool {
+    match rule {
+        None => false,
+        Some(rule) if rule.value == "semver-sha" => true,
+        Some(rule) => {
+            d.error(
+                &rule.referenced,
+                format!("imageTagRule must be 'semver-sha', found '{}'", rule.value),
+            );
+            false
+        }
+    }
+}
+
+/// Names used twice in a list, with the place of each repeat.
+pub fn duplicates<'a>(
+    names: impl Iterator<Item = &'a Spanned<String>>,
+) -> Vec<&'a Spanned<String>> {
+    let mut seen = BTreeSet::new();
+    names
+        .filter(|name| !seen.insert(name.value.as_str()))
+        .collect()
+}
