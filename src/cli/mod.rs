@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod judge;
 mod validate;
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ pub enum Command {
         )]
         strategies: PathBuf,
     },
+    /// Judge data offline: a JSON request on stdin, the judgement as JSON on stdout.
+    Judge,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(validate::run(&paths))
         }
+        Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
     }
 }

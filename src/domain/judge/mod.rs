@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::strategy::OnNoData;
 
+pub mod compare;
+pub mod mann_whitney;
+pub mod sequential;
 pub mod threshold;
 
 /// The outcome of one metric in one check.
