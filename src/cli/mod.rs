@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod judge;
+pub mod serve;
 mod validate;
 
 #[derive(Debug, Parser)]
@@ -17,6 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: the API, the engine and every active analysis.
+    Serve(serve::ServeArgs),
     /// Check strategy files; prints every error as path:line:col: message.
     Validate {
         /// Strategy folders or files (default: the strategies folder).
@@ -29,12 +33,21 @@ pub enum Command {
         )]
         strategies: PathBuf,
     },
+    /// Print where an analysis stands.
+    Status(client::ClientArgs),
+    /// Follow an analysis until it ends: exit 0 when DEPLOYED, 1 otherwise.
+    Wait(client::WaitArgs),
     /// Judge data offline: a JSON request on stdin, the judgement as JSON on stdout.
     Judge,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(serve::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { paths, strategies } => {
             let paths = if paths.is_empty() {
                 vec![strategies]
@@ -43,6 +56,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(validate::run(&paths))
         }
+        Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(client::status(args)),
+        Command::Wait(args) => tokio::runtime::Runtime::new()?.block_on(client::wait(args)),
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
     }
 }

@@ -112,3 +112,50 @@ pub fn show(value: f64) -> String {
         text.to_string()
     }
 }
+
+/// What was measured for one metric, ready to be judged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measurement {
+    /// The canary's value (threshold judge).
+    Value(Option<f64>),
+    /// The same query for both tracks (compare: stable).
+    Pair {
+        canary: Option<f64>,
+        stable: Option<f64>,
+    },
+    /// Samples over the window for both tracks (Mann-Whitney).
+    Samples { canary: Vec<f64>, stable: Vec<f64> },
+    /// Counts since the step began (sequential).
+    Counts {
+        errors: Option<f64>,
+        requests: Option<f64>,
+    },
+}
+
+/// Judges a measurement with the metric's judge. `must_decide` is set at a step's
+/// last check: a judge still gathering evidence must then decide.
+pub fn evaluate(
+    spec: &super::strategy::JudgeSpec,
+    measurement: Measurement,
+    on_no_data: OnNoData,
+    must_decide: bool,
+) -> Judgement {
+    use super::strategy::JudgeSpec;
+    match (spec, measurement) {
+        (JudgeSpec::Threshold { bounds, .. }, Measurement::Value(value)) => {
+            threshold::judge(value, *bounds, on_no_data)
+        }
+        (JudgeSpec::CompareStable { limits, .. }, Measurement::Pair { canary, stable }) => {
+            compare::judge(canary, stable, *limits, on_no_data)
+        }
+        (JudgeSpec::MannWhitney { config, .. }, Measurement::Samples { canary, stable }) => {
+            mann_whitney::judge(&canary, &stable, config, on_no_data)
+        }
+        (JudgeSpec::Sequential { config, .. }, Measurement::Counts { errors, requests }) => {
+            sequential::judge(errors, requests, config, must_decide, on_no_data)
+        }
+        (_, measurement) => Judgement::error(format!(
+            "internal: measurement {measurement:?} does not fit the judge"
+        )),
+    }
+}

@@ -1,0 +1,5 @@
+//! Implementations of the ports for real systems.
+
+pub mod prometheus;
+pub mod router;
+pub mod store;

@@ -1,0 +1,222 @@
+//! HAProxy over its Runtime API (`stats socket … level admin`), on a unix socket or TCP.
+//!
+//! A canary weight of w% gives the canary server weight w and the stable server
+//! 100 − w, with absolute weights (`N%` would be relative to the initial weight). Each
+//! command is sent on its own connection (HAProxy's non-interactive mode answers and
+//! closes), and every change is read back with `get weight` before it counts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::timeout;
+
+use crate::ports::{RouterError, TrafficRouter};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Address {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Haproxy {
+    address: Address,
+    backend: String,
+    stable_server: String,
+    canary_server: String,
+    timeout: Duration,
+}
+
+/// HAProxy's own answers are short; anything longer is not a Runtime API.
+const MAX_REPLY_BYTES: u64 = 64 * 1024;
+
+impl Haproxy {
+    pub fn new(
+        address: &str,
+        backend: &str,
+        stable_server: &str,
+        canary_server: &str,
+        timeout: Duration,
+    ) -> Result<Self, RouterError> {
+        for (what, name) in [
+            ("backend", backend),
+            ("stable server", stable_server),
+            ("canary server", canary_server),
+        ] {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
+            if !valid {
+                return Err(RouterError::new(format!(
+                    "HAProxy {what} name {name:?} is not a valid HAProxy name"
+                )));
+            }
+        }
+        let address = match address.strip_prefix("unix:") {
+            Some(path) => Address::Unix(PathBuf::from(path)),
+            None => Address::Tcp(address.strip_prefix("tcp:").unwrap_or(address).to_string()),
+        };
+        Ok(Self {
+            address,
+            backend: backend.to_string(),
+            stable_server: stable_server.to_string(),
+            canary_server: canary_server.to_string(),
+            timeout,
+        })
+    }
+
+    fn where_(&self) -> String {
+        match &self.address {
+            Address::Unix(path) => format!("unix:{}", path.display()),
+            Address::Tcp(address) => address.clone(),
+        }
+    }
+
+    /// Sends one command and returns HAProxy's answer.
+    async fn command(&self, line: &str) -> Result<String, RouterError> {
+        let exchange = async {
+            match &self.address {
+                Address::Unix(path) => exchange(UnixStream::connect(path).await?, line).await,
+                Address::Tcp(address) => exchange(TcpStream::connect(address).await?, line).await,
+            }
+        };
+        match timeout(self.timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(RouterError::new(format!(
+                "HAProxy Runtime API at {} failed on '{line}': {error}",
+                self.where_()
+            ))),
+            Err(_) => Err(RouterError::new(format!(
+                "HAProxy Runtime API at {} did not answer '{line}' within {:?}",
+                self.where_(),
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn set_server_weight(&self, server: &str, weight: u8) -> Result<(), RouterError> {
+        let line = format!("set server {}/{server} weight {weight}", self.backend);
+        let reply = self.command(&line).await?;
+        if reply.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(RouterError::new(format!(
+                "HAProxy refused '{line}': {}",
+                reply.trim()
+            )))
+        }
+    }
+
+    /// `get weight b/s` answers `10 (initial 1)`.
+    async fn server_weight(&self, server: &str) -> Result<u32, RouterError> {
+        let line = format!("get weight {}/{server}", self.backend);
+        let reply = self.command(&line).await?;
+        reply
+            .split_whitespace()
+            .next()
+            .and_then(|first| first.parse().ok())
+            .ok_or_else(|| {
+                RouterError::new(format!("HAProxy answered {:?} to '{line}'", reply.trim()))
+            })
+    }
+
+    async fn weights(&self) -> Result<(u32, u32), RouterError> {
+        Ok((
+            self.server_weight(&self.stable_server).await?,
+            self.server_weight(&self.canary_server).await?,
+        ))
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    line: &str,
+) -> std::io::Result<String> {
+    stream.write_all(format!("{line}\n").as_bytes()).await?;
+    stream.flush().await?;
+    let mut reply = String::new();
+    (&mut stream)
+        .take(MAX_REPLY_BYTES)
+        .read_to_string(&mut reply)
+        .await?;
+    Ok(reply)
+}
+
+#[async_trait]
+impl TrafficRouter for Haproxy {
+    async fn set_weight(&self, weight: u8) -> Result<(), RouterError> {
+        let canary = weight.min(100);
+        let stable = 100 - canary;
+        // Take traffic away first, so a half-applied change errs toward less canary.
+        if canary == 0 {
+            self.set_server_weight(&self.canary_server, canary).await?;
+            self.set_server_weight(&self.stable_server, stable).await?;
+        } else {
+            self.set_server_weight(&self.stable_server, stable).await?;
+            self.set_server_weight(&self.canary_server, canary).await?;
+        }
+        let applied = self.weights().await?;
+        if applied != (u32::from(stable), u32::from(canary)) {
+            return Err(RouterError::new(format!(
+                "HAProxy reports stable/canary weights {}/{} after setting {stable}/{canary}",
+                applied.0, applied.1
+            )));
+        }
+        Ok(())
+    }
+
+    async fn weight(&self) -> Result<u8, RouterError> {
+        let (stable, canary) = self.weights().await?;
+        let total = stable + canary;
+        if total == 0 {
+            return Ok(0);
+        }
+        Ok(u8::try_from((canary * 100 + total / 2) / total).unwrap_or(100))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_inject_commands_are_refused() {
+        let error = Haproxy::new(
+            "127.0.0.1:1",
+            "demo;shutdown",
+            "stable",
+            "canary",
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(error.message.contains("not a valid HAProxy name"));
+        assert!(
+            Haproxy::new(
+                "unix:/run/h.sock",
+                "demo",
+                "stable",
+                "canary\nx",
+                Duration::from_secs(1)
+            )
+            .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_runtime_api_is_an_error_naming_the_address() {
+        let router = Haproxy::new(
+            "127.0.0.1:9",
+            "demo",
+            "stable",
+            "canary",
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        let error = router.set_weight(0).await.unwrap_err();
+        assert!(error.message.contains("127.0.0.1:9"), "{error}");
+    }
+}

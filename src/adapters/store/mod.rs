@@ -1,0 +1,3 @@
+//! Analysis storage.
+
+pub mod memory;

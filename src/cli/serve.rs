@@ -1,0 +1,154 @@
+//! `canaryd serve`: load strategies, resume analyses, serve the API until SIGTERM/ctrl-c.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
+use crate::adapters::router::Routers;
+use crate::adapters::store::memory::MemoryStore;
+use crate::engine::{Engine, EngineSettings, Ports};
+use crate::http::{AppState, router};
+use crate::ports::{AnalysisStore, HistoryStore, NoNotifier};
+use crate::strategy_files;
+use crate::telemetry::{LogFormat, init_logging};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CANARYD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Strategies folder (`<team>/<name>.yaml`, `_templates/`).
+    #[arg(long, env = "CANARYD_STRATEGIES", default_value = "./strategies")]
+    pub strategies: PathBuf,
+    /// Prometheus (or Thanos, Mimir, VictoriaMetrics) base URL.
+    #[arg(
+        long,
+        env = "CANARYD_PROMETHEUS_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    pub prometheus_url: String,
+    /// Timeout of each query.
+    #[arg(long, env = "CANARYD_PROMETHEUS_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub prometheus_timeout: Duration,
+    /// Bearer token sent to Prometheus.
+    #[arg(long, env = "CANARYD_PROMETHEUS_BEARER_TOKEN", hide_env_values = true)]
+    pub prometheus_bearer_token: Option<String>,
+    /// `user:password` for basic auth to Prometheus.
+    #[arg(long, env = "CANARYD_PROMETHEUS_BASIC_AUTH", hide_env_values = true)]
+    pub prometheus_basic_auth: Option<String>,
+    /// Extra header for Prometheus, `Name: value` (repeatable; e.g. `X-Scope-OrgID: team`).
+    #[arg(
+        long = "prometheus-header",
+        env = "CANARYD_PROMETHEUS_HEADERS",
+        value_delimiter = ','
+    )]
+    pub prometheus_headers: Vec<String>,
+    /// Where analyses are stored: `memory:` (nothing survives a restart).
+    #[arg(long, env = "CANARYD_DATABASE_URL", default_value = "memory:")]
+    pub database_url: String,
+    /// Auth file of hashed tokens; without it canaryd only listens on loopback.
+    #[arg(long, env = "CANARYD_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    #[arg(long, env = "CANARYD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    fn prometheus(&self) -> anyhow::Result<PrometheusSettings> {
+        let mut settings = PrometheusSettings::new(self.prometheus_url.clone());
+        settings.timeout = self.prometheus_timeout;
+        settings.bearer_token = self.prometheus_bearer_token.clone();
+        settings.basic_auth = self.prometheus_basic_auth.clone();
+        for header in &self.prometheus_headers {
+            let (name, value) = header
+                .split_once(':')
+                .with_context(|| format!("--prometheus-header {header:?} is not 'Name: value'"))?;
+            settings
+                .headers
+                .push((name.trim().to_string(), value.trim().to_string()));
+        }
+        Ok(settings)
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    if let Some(path) = &args.auth_file {
+        bail!(
+            "--auth-file {}: token authentication is not available in this build",
+            path.display()
+        );
+    }
+    if args.auth_file.is_none() && !args.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {} without --auth-file: anyone could start and roll back canaries. \
+             Listen on loopback or give an auth file",
+            args.listen
+        );
+    }
+    let loaded = strategy_files::load_dir(&args.strategies);
+    if !loaded.errors.is_empty() {
+        for error in &loaded.errors {
+            tracing::error!("{error}");
+        }
+        bail!(
+            "{} errors in {}; fix them or check with 'canaryd validate'",
+            loaded.errors.len(),
+            args.strategies.display()
+        );
+    }
+    tracing::info!(count = loaded.strategies.len(), folder = %args.strategies.display(), "strategies loaded");
+    let store = Arc::new(match args.database_url.as_str() {
+        "memory:" => MemoryStore::default(),
+        other => bail!("unsupported --database-url {other:?}; use memory:"),
+    });
+    let metrics = Prometheus::new(&args.prometheus()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ports = Ports {
+        store: Arc::clone(&store) as Arc<dyn AnalysisStore>,
+        metrics: Arc::new(metrics),
+        routers: Arc::new(Routers::default()),
+        notifier: Arc::new(NoNotifier),
+    };
+    let engine = Engine::new(ports, loaded.strategies, EngineSettings::default());
+    let resumed = engine.resume_all().await?;
+    tracing::info!(resumed, "analyses resumed");
+    let state = AppState {
+        engine: engine.clone(),
+        history: store as Arc<dyn HistoryStore>,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!(
+        "shutting down: analyses stop after their current step and resume at the next start"
+    );
+    engine.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,133 @@
+//! What is stored about an analysis: its identity, the route it controls (rendered when
+//! it was created, so a rollback never depends on the strategy file still existing), its
+//! decision state, and the evidence behind every decision.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timestamp;
+use super::analysis::{AnalysisState, Record};
+use super::judge::Judgement;
+use super::strategy::{KubeRoute, NginxRoute, RouterSpec, StrategyId};
+use super::template::{MissingVariable, Variables};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    pub id: String,
+    pub strategy: StrategyId,
+    pub service: String,
+    pub environment: String,
+    pub image_tag: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_branch: Option<String>,
+    pub triggered_by: Option<String>,
+    /// Template values fixed at creation: service, environment, namespace and the
+    /// strategy's declared variables.
+    pub variables: Variables,
+    pub route: RouteTarget,
+    pub created_at: Timestamp,
+    pub state: AnalysisState,
+}
+
+/// The traffic split one analysis controls, with every template rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum RouteTarget {
+    #[serde(rename_all = "camelCase")]
+    Haproxy {
+        address: String,
+        backend: String,
+        stable_server: String,
+        canary_server: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    GatewayApi(KubeTarget),
+    #[serde(rename_all = "camelCase")]
+    Istio(KubeTarget),
+    #[serde(rename_all = "camelCase")]
+    Smi(KubeTarget),
+    #[serde(rename_all = "camelCase")]
+    NginxIngress {
+        namespace: String,
+        canary_ingress: String,
+    },
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeTarget {
+    pub namespace: String,
+    pub name: String,
+    pub stable_backend: String,
+    pub canary_backend: String,
+}
+
+impl RouteTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteTarget::Haproxy { .. } => "haproxy",
+            RouteTarget::GatewayApi(_) => "gateway-api",
+            RouteTarget::Istio(_) => "istio",
+            RouteTarget::Smi(_) => "smi",
+            RouteTarget::NginxIngress { .. } => "nginx-ingress",
+            RouteTarget::None => "none",
+        }
+    }
+
+    /// Renders a strategy's router for one analysis.
+    pub fn render(spec: &RouterSpec, variables: &Variables) -> Result<Self, MissingVariable> {
+        let kube = |route: &KubeRoute| -> Result<KubeTarget, MissingVariable> {
+            Ok(KubeTarget {
+                namespace: route.namespace.render(variables)?,
+                name: route.name.render(variables)?,
+                stable_backend: route.stable_backend.render(variables)?,
+                canary_backend: route.canary_backend.render(variables)?,
+            })
+        };
+        Ok(match spec {
+            RouterSpec::Haproxy(h) => RouteTarget::Haproxy {
+                address: h.address.clone(),
+                backend: h.backend.render(variables)?,
+                stable_server: h.stable_server.clone(),
+                canary_server: h.canary_server.clone(),
+            },
+            RouterSpec::GatewayApi(route) => RouteTarget::GatewayApi(kube(route)?),
+            RouterSpec::Istio(route) => RouteTarget::Istio(kube(route)?),
+            RouterSpec::Smi(route) => RouteTarget::Smi(kube(route)?),
+            RouterSpec::NginxIngress(NginxRoute {
+                namespace,
+                canary_ingress,
+            }) => RouteTarget::NginxIngress {
+                namespace: namespace.render(variables)?,
+                canary_ingress: canary_ingress.render(variables)?,
+            },
+            RouterSpec::None => RouteTarget::None,
+        })
+    }
+}
+
+/// One metric's result in one check, with the queries as they were sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRecord {
+    /// The analysis-wide check number.
+    pub check: u64,
+    /// 1-based step the check ran at.
+    pub step: usize,
+    pub canary_weight: u8,
+    pub at: Timestamp,
+    pub metric: String,
+    pub queries: Vec<String>,
+    #[serde(flatten)]
+    pub judgement: Judgement,
+}
+
+/// An entry of the audit trail, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    pub at: Timestamp,
+    #[serde(flatten)]
+    pub record: Record,
+}

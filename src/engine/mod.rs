@@ -1,0 +1,319 @@
+//! Runs analyses: one tokio task per active analysis feeds events to the state machine
+//! and executes the commands it returns through the ports. Every transition is stored
+//! before its commands run, so after a crash each analysis resumes where it stood.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::domain::analysis::{Event, Operation, Record, RecordKind, Rejected, Status};
+use crate::domain::record::{Analysis, EventRecord};
+use crate::domain::strategy::{Strategy, StrategyId};
+use crate::ports::{
+    AnalysisQuery, AnalysisStore, Change, MetricsSource, Notifier, RouterProvider, StoreError,
+};
+
+mod checks;
+pub mod request;
+mod runner;
+
+pub use request::{InvalidRequest, StartRequest};
+
+/// Strategies by id, replaced whole when the folder is reloaded.
+pub type Strategies = BTreeMap<StrategyId, Strategy>;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Attempts of one weight change before the router is reported as failing.
+    pub router_attempts: u32,
+    /// First pause between attempts; doubles up to `router_backoff_max`.
+    pub router_backoff: Duration,
+    pub router_backoff_max: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            router_attempts: 3,
+            router_backoff: Duration::from_millis(200),
+            router_backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The ports the engine works through.
+pub struct Ports {
+    pub store: Arc<dyn AnalysisStore>,
+    pub metrics: Arc<dyn MetricsSource>,
+    pub routers: Arc<dyn RouterProvider>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("strategy {0} is not loaded")]
+    UnknownStrategy(String),
+    #[error("{0}")]
+    Invalid(#[from] InvalidRequest),
+    #[error("analysis {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Rejected(#[from] Rejected),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("canaryd is shutting down")]
+    ShuttingDown,
+}
+
+type Reply = oneshot::Sender<Result<Analysis, Rejected>>;
+
+/// What a running analysis task receives.
+struct Message {
+    event: Event,
+    reply: Option<Reply>,
+}
+
+struct Inner {
+    ports: Ports,
+    settings: EngineSettings,
+    strategies: RwLock<Arc<Strategies>>,
+    /// Inboxes of running analysis tasks. A std `Mutex`: never held across an await.
+    running: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    /// Serialises operations on analyses that have no task (terminal ones).
+    idle_operations: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(ports: Ports, strategies: Strategies, settings: EngineSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                ports,
+                settings,
+                strategies: RwLock::new(Arc::new(strategies)),
+                running: Mutex::new(HashMap::new()),
+                idle_operations: tokio::sync::Mutex::new(()),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    pub fn strategies(&self) -> Arc<Strategies> {
+        self.inner.strategies()
+    }
+
+    /// Replaces the loaded strategies; running analyses use the new metrics from their
+    /// next check on (their steps and route were fixed when they were created).
+    pub fn set_strategies(&self, strategies: Strategies) {
+        if let Ok(mut current) = self.inner.strategies.write() {
+            *current = Arc::new(strategies);
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn AnalysisStore> {
+        &self.inner.ports.store
+    }
+
+    /// Starts an analysis for a CI request; it supersedes any active analysis of the
+    /// same strategy, service and environment.
+    pub async fn start(&self, request: StartRequest, actor: &str) -> Result<Analysis, EngineError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let strategies = self.strategies();
+        let strategy = parse_strategy_id(&request.strategy)
+            .and_then(|id| strategies.get(&id))
+            .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
+        let now = chrono::Utc::now();
+        let id = uuid::Uuid::now_v7().to_string();
+        let analysis = request.into_analysis(strategy, id, now)?;
+        let created = Record {
+            kind: RecordKind::StatusChanged,
+            actor: actor.to_string(),
+            message: format!(
+                "created by {actor} for {} {} in {}",
+                analysis.service,
+                analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
+                analysis.environment
+            ),
+        };
+        let change = Change {
+            events: vec![EventRecord {
+                at: now,
+                record: created,
+            }],
+            checks: Vec::new(),
+        };
+        self.inner.ports.store.create(&analysis, &change).await?;
+        self.supersede(&analysis).await?;
+        self.spawn(analysis.clone(), false);
+        self.send(&analysis.id, Event::Start, false).await;
+        tracing::info!(id = %analysis.id, strategy = %analysis.strategy, environment = %analysis.environment, "analysis accepted");
+        Ok(analysis)
+    }
+
+    /// Applies an operation (pause, resume, promote, rollback, abort, retry).
+    pub async fn operate(
+        &self,
+        id: &str,
+        operation: Operation,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Analysis, EngineError> {
+        let event = Event::Operation {
+            operation,
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(result) = self.ask(id, event.clone()).await {
+            return Ok(result?);
+        }
+        // No task: the analysis is terminal (only retry may apply) or unknown.
+        let _guard = self.inner.idle_operations.lock().await;
+        if let Some(result) = self.ask(id, event.clone()).await {
+            return Ok(result?);
+        }
+        let analysis = self
+            .inner
+            .ports
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+        let updated = runner::apply_idle(&self.inner, analysis, &event).await?;
+        if !updated.state.status.is_terminal() {
+            self.spawn(updated.clone(), false);
+            self.send(&updated.id, Event::Start, false).await;
+        }
+        Ok(updated)
+    }
+
+    /// Resumes every non-terminal analysis, reconciling each router's real weight first.
+    pub async fn resume_all(&self) -> Result<usize, EngineError> {
+        let active = AnalysisQuery {
+            statuses: Status::ALL
+                .into_iter()
+                .filter(|s| !s.is_terminal())
+                .collect(),
+            ..AnalysisQuery::default()
+        };
+        let analyses = self.inner.ports.store.list(&active).await?;
+        let count = analyses.len();
+        for analysis in analyses {
+            let pending = analysis.state.status == Status::Pending;
+            let id = analysis.id.clone();
+            self.spawn(analysis, true);
+            if pending {
+                self.send(&id, Event::Start, false).await;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Stops every analysis task after its current step; state is already stored.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    async fn supersede(&self, newer: &Analysis) -> Result<(), EngineError> {
+        let active = AnalysisQuery {
+            statuses: Status::ALL
+                .into_iter()
+                .filter(|s| !s.is_terminal())
+                .collect(),
+            team: Some(newer.strategy.team.clone()),
+            environment: Some(newer.environment.clone()),
+            limit: None,
+        };
+        for older in self.inner.ports.store.list(&active).await? {
+            let same = older.strategy == newer.strategy && older.service == newer.service;
+            if same && older.id != newer.id {
+                // Waits until the older task has stopped touching the router.
+                self.send(
+                    &older.id,
+                    Event::Superseded {
+                        by: newer.id.clone(),
+                    },
+                    true,
+                )
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, analysis: Analysis, resumed: bool) {
+        let (sender, inbox) = mpsc::channel(64);
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(analysis.id.clone(), sender);
+        }
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .tasks
+            .spawn(runner::run(inner, analysis, inbox, resumed));
+    }
+
+    /// Sends an event to a running analysis; with `wait`, until it has been applied.
+    async fn send(&self, id: &str, event: Event, wait: bool) {
+        if wait {
+            let _ = self.ask(id, event).await;
+        } else if let Some(sender) = self.inner.sender(id) {
+            let _ = sender.send(Message { event, reply: None }).await;
+        }
+    }
+
+    /// Asks a running analysis to apply an event; `None` when it has no task.
+    async fn ask(&self, id: &str, event: Event) -> Option<Result<Analysis, Rejected>> {
+        let sender = self.inner.sender(id)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Message {
+                event,
+                reply: Some(reply),
+            })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+}
+
+impl Inner {
+    fn strategies(&self) -> Arc<Strategies> {
+        self.strategies
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_default()
+    }
+
+    fn sender(&self, id: &str) -> Option<mpsc::Sender<Message>> {
+        self.running.lock().ok()?.get(id).cloned()
+    }
+
+    fn finished(&self, id: &str) {
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(id);
+        }
+    }
+}
+
+/// `team/name` → id.
+pub fn parse_strategy_id(text: &str) -> Option<StrategyId> {
+    let (team, name) = text.split_once('/')?;
+    (!team.is_empty() && !name.is_empty() && !name.contains('/')).then(|| StrategyId {
+        team: team.to_string(),
+        name: name.to_string(),
+    })
+}

@@ -1,0 +1,95 @@
+//! One error type for every handler: `{"error": "<code>", "message": "<text>"}` with a
+//! fitting status. Bad input is always a 4xx; a 500 means canaryd itself failed.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::engine::EngineError;
+use crate::ports::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `not_found`.
+    pub error: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(id) => Self::not_found(format!("analysis {id} not found")),
+            StoreError::Backend(_) => {
+                tracing::error!(%error, "storage failed while serving a request");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the analysis store is unavailable; try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::UnknownStrategy(id) => {
+                Self::not_found(format!("strategy {id} is not loaded"))
+            }
+            EngineError::Invalid(invalid) => Self::invalid(invalid.to_string()),
+            EngineError::NotFound(id) => Self::not_found(format!("analysis {id} not found")),
+            EngineError::Rejected(rejected) => Self::new(
+                StatusCode::CONFLICT,
+                "not_allowed_in_status",
+                rejected.to_string(),
+            ),
+            EngineError::Store(store) => store.into(),
+            EngineError::ShuttingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "canaryd is shutting down",
+            ),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP API (DESIGN §4), built as `router(state)` so tests can drive it directly.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::engine::Engine;
+use crate::ports::HistoryStore;
+
+pub mod analyses;
+pub mod errors;
+pub mod health;
+pub mod json;
+pub mod views;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub history: Arc<dyn HistoryStore>,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "canaryd", description = "Metrics-driven canary analysis"))]
+struct ApiDoc;
+
+/// The API's routes with the OpenAPI document gathered from them.
+fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(analyses::start))
+        .routes(routes!(analyses::get))
+        .routes(routes!(analyses::events))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .with_state(state)
+        .split_for_parts();
+    (router, openapi)
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = api(state);
+    let document = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = Arc::clone(&document);
+                async move { axum::Json((*document).clone()) }
+            }),
+        )
+        .fallback(|| async { errors::ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+}

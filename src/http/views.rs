@@ -1,0 +1,159 @@
+//! The JSON shapes the API returns (camelCase), built from stored records.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::record::{Analysis, CheckRecord, EventRecord};
+use chrono::{DateTime, Utc};
+
+/// An analysis: where it stands, why, and (for one analysis) every check's evidence.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisView {
+    pub id: String,
+    /// `<team>/<name>`
+    pub strategy: String,
+    pub team: String,
+    pub service: String,
+    pub environment: String,
+    pub image_tag: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_branch: Option<String>,
+    pub triggered_by: Option<String>,
+    #[schema(example = "RUNNING")]
+    pub status: String,
+    /// Why the analysis is in its status; the verdict's reason once it is terminal.
+    pub reason: String,
+    /// The terminal status, once there is one.
+    #[schema(example = "ROLLED_BACK")]
+    pub verdict: Option<String>,
+    /// 1-based step.
+    pub step: usize,
+    pub steps: Vec<u8>,
+    /// Canary traffic weight in percent, as the router last confirmed it.
+    pub canary_weight: u8,
+    pub target_weight: u8,
+    pub router: String,
+    pub checks_done: u64,
+    pub failures: u32,
+    pub consecutive_inconclusive: u32,
+    pub waiting: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// Every metric of every check, oldest first (only when one analysis is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckView>>,
+}
+
+impl AnalysisView {
+    pub fn new(analysis: &Analysis, checks: Option<Vec<CheckRecord>>) -> Self {
+        let state = &analysis.state;
+        Self {
+            id: analysis.id.clone(),
+            strategy: analysis.strategy.to_string(),
+            team: analysis.strategy.team.clone(),
+            service: analysis.service.clone(),
+            environment: analysis.environment.clone(),
+            image_tag: analysis.image_tag.clone(),
+            git_commit: analysis.git_commit.clone(),
+            git_branch: analysis.git_branch.clone(),
+            triggered_by: analysis.triggered_by.clone(),
+            status: state.status.as_str().to_string(),
+            reason: state.reason.clone(),
+            verdict: state
+                .status
+                .is_terminal()
+                .then(|| state.status.as_str().to_string()),
+            step: state.step_index + 1,
+            steps: state.plan.steps.iter().map(|s| s.weight).collect(),
+            canary_weight: state.canary_weight,
+            target_weight: state.target_weight,
+            router: analysis.route.kind().to_string(),
+            checks_done: state.checks_done,
+            failures: state.failures,
+            consecutive_inconclusive: state.consecutive_inconclusive,
+            waiting: state.waiting.map(|w| format!("{w:?}")),
+            created_at: analysis.created_at,
+            started_at: state.started_at,
+            updated_at: state.updated_at,
+            completed_at: state.completed_at,
+            next_check_at: state.next_check_at,
+            checks: checks.map(|c| c.into_iter().map(CheckView::from).collect()),
+        }
+    }
+}
+
+/// One metric's judgement in one check, with the queries as sent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckView {
+    pub check: u64,
+    pub step: usize,
+    pub canary_weight: u8,
+    pub at: DateTime<Utc>,
+    pub metric: String,
+    pub queries: Vec<String>,
+    #[schema(example = "PASS")]
+    pub outcome: String,
+    /// INCONCLUSIVE while a judge gathers evidence (holds the step, not counted as no data).
+    pub gathering: bool,
+    pub reason: String,
+    pub value: Option<f64>,
+    pub statistics: BTreeMap<String, f64>,
+}
+
+impl From<CheckRecord> for CheckView {
+    fn from(record: CheckRecord) -> Self {
+        Self {
+            check: record.check,
+            step: record.step,
+            canary_weight: record.canary_weight,
+            at: record.at,
+            metric: record.metric,
+            queries: record.queries,
+            outcome: record.judgement.outcome.as_str().to_string(),
+            gathering: record.judgement.gathering,
+            reason: record.judgement.reason,
+            value: record.judgement.value,
+            statistics: record.judgement.statistics,
+        }
+    }
+}
+
+/// An entry of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    #[schema(example = "statusChanged")]
+    pub kind: String,
+    /// Who decided: `canaryd` or the name of the token used.
+    pub actor: String,
+    pub message: String,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(event: EventRecord) -> Self {
+        Self {
+            at: event.at,
+            kind: event.record.kind.as_str().to_string(),
+            actor: event.record.actor,
+            message: event.record.message,
+        }
+    }
+}
+
+/// The answer to a webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub id: String,
+    #[schema(example = "PENDING")]
+    pub status: String,
+    pub status_url: String,
+}

@@ -1,0 +1,113 @@
+//! The small traits the engine works through. Adapters implement them for Prometheus,
+//! HAProxy, Kubernetes, SQL databases and webhooks; tests use in-memory versions.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::Timestamp;
+use crate::domain::analysis::Status;
+use crate::domain::record::{Analysis, CheckRecord, EventRecord, RouteTarget};
+
+/// Why a query gave no answer (as opposed to an answer of "no data").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+/// A PromQL-compatible metrics backend.
+#[async_trait]
+pub trait MetricsSource: Send + Sync {
+    /// An instant query: `Ok(None)` when it returned no series.
+    async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError>;
+    /// A range query's sample values over `[end − range, end]` every `step`.
+    async fn range(
+        &self,
+        query: &str,
+        end: Timestamp,
+        range: Duration,
+        step: Duration,
+    ) -> Result<Vec<f64>, QueryError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RouterError {
+    pub message: String,
+}
+
+impl RouterError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// Moves traffic between the stable and the canary of one route.
+#[async_trait]
+pub trait TrafficRouter: Send + Sync {
+    /// Sets the canary's share of traffic in percent (the stable gets the rest) and
+    /// verifies it took effect.
+    async fn set_weight(&self, weight: u8) -> Result<(), RouterError>;
+    /// The canary's current share as the router reports it.
+    async fn weight(&self) -> Result<u8, RouterError>;
+}
+
+/// Builds the router for a route target.
+pub trait RouterProvider: Send + Sync {
+    fn router(&self, target: &RouteTarget) -> Result<Box<dyn TrafficRouter>, RouterError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("analysis {0} not found")]
+    NotFound(String),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// Filters for listing analyses, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisQuery {
+    pub statuses: Vec<Status>,
+    pub team: Option<String>,
+    pub environment: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// What one transition adds to the history of an analysis.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub events: Vec<EventRecord>,
+    pub checks: Vec<CheckRecord>,
+}
+
+/// Durable analyses: each `save` stores the new state with its history atomically.
+#[async_trait]
+pub trait AnalysisStore: Send + Sync {
+    async fn create(&self, analysis: &Analysis, change: &Change) -> Result<(), StoreError>;
+    async fn save(&self, analysis: &Analysis, change: &Change) -> Result<(), StoreError>;
+    async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError>;
+    async fn list(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError>;
+}
+
+/// The evidence and audit trail of analyses.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    async fn checks(&self, id: &str) -> Result<Vec<CheckRecord>, StoreError>;
+    async fn events(&self, id: &str) -> Result<Vec<EventRecord>, StoreError>;
+}
+
+/// Tells the outside world about status changes. Must not block or fail the engine.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn status_changed(&self, analysis: &Analysis, reason: &str);
+}
+
+/// A notifier that tells no one.
+pub struct NoNotifier;
+
+#[async_trait]
+impl Notifier for NoNotifier {
+    async fn status_changed(&self, _analysis: &Analysis, _reason: &str) {}
+}
