@@ -24,7 +24,7 @@ WORKDIR /var/lib/canaryd
 ENV CANARYD_LISTEN=0.0.0.0:8080 \
     CANARYD_STRATEGIES=/etc/canaryd/strategies \
     CANARYD_AUTH_FILE=/etc/canaryd/auth.yaml \
-    CANARYD_DATABASE_URL=memory: \
+    CANARYD_DATABASE_URL=sqlite:///var/lib/canaryd/canaryd.db \
     CANARYD_LOG_FORMAT=json
 VOLUME ["/var/lib/canaryd"]
 EXPOSE 8080

@@ -62,6 +62,9 @@ pub trait RouterProvider: Send + Sync {
 pub enum StoreError {
     #[error("analysis {0} not found")]
     NotFound(String),
+    /// The idempotency key is already taken (by a concurrent request).
+    #[error("idempotency key already used")]
+    KeyTaken,
     #[error("storage failed: {0}")]
     Backend(String),
 }
@@ -82,10 +85,28 @@ pub struct Change {
     pub checks: Vec<CheckRecord>,
 }
 
+/// A webhook's `Idempotency-Key`, scoped to the caller's team, with a digest of the
+/// request so a reused key with another body is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub team: String,
+    pub key: String,
+    pub request_digest: String,
+}
+
 /// Durable analyses: each `save` stores the new state with its history atomically.
 #[async_trait]
 pub trait AnalysisStore: Send + Sync {
-    async fn create(&self, analysis: &Analysis, change: &Change) -> Result<(), StoreError>;
+    /// Stores a new analysis; with a key, atomically records it too (`KeyTaken` if it exists).
+    async fn create(
+        &self,
+        analysis: &Analysis,
+        change: &Change,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(), StoreError>;
+    /// The analysis id and request digest stored under a key.
+    async fn find_key(&self, team: &str, key: &str)
+    -> Result<Option<(String, String)>, StoreError>;
     async fn save(&self, analysis: &Analysis, change: &Change) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError>;
     async fn list(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError>;
@@ -96,6 +117,25 @@ pub trait AnalysisStore: Send + Sync {
 pub trait HistoryStore: Send + Sync {
     async fn checks(&self, id: &str) -> Result<Vec<CheckRecord>, StoreError>;
     async fn events(&self, id: &str) -> Result<Vec<EventRecord>, StoreError>;
+}
+
+/// Stops new analyses of an environment from starting until it is lifted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Freeze {
+    pub id: String,
+    pub environment: String,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait FreezeStore: Send + Sync {
+    async fn add_freeze(&self, freeze: &Freeze) -> Result<(), StoreError>;
+    async fn freezes(&self) -> Result<Vec<Freeze>, StoreError>;
+    /// Removes a freeze; `None` when there was none with that id.
+    async fn remove_freeze(&self, id: &str) -> Result<Option<Freeze>, StoreError>;
 }
 
 /// Tells the outside world about status changes. Must not block or fail the engine.

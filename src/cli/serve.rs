@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
-use crate::adapters::router::Routers;
-use crate::adapters::store::memory::MemoryStore;
-use crate::engine::{Engine, EngineSettings, Ports};
-use crate::http::{AppState, router};
-use crate::ports::{AnalysisStore, HistoryStore, NoNotifier};
+use crate::adapters::prometheus::PrometheusSettings;
+use crate::auth::Tokens;
+use crate::engine::EngineSettings;
+use crate::ports::NoNotifier;
+use crate::server::{Settings, assemble};
 use crate::strategy_files;
 use crate::telemetry::{LogFormat, init_logging};
 
@@ -47,8 +46,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub prometheus_headers: Vec<String>,
-    /// Where analyses are stored: `memory:` (nothing survives a restart).
-    #[arg(long, env = "CANARYD_DATABASE_URL", default_value = "memory:")]
+    /// Where analyses are stored: `sqlite://PATH` (created if missing), or `memory:`
+    /// (nothing survives a restart).
+    #[arg(
+        long,
+        env = "CANARYD_DATABASE_URL",
+        default_value = "sqlite://canaryd.db"
+    )]
     pub database_url: String,
     /// Auth file of hashed tokens; without it canaryd only listens on loopback.
     #[arg(long, env = "CANARYD_AUTH_FILE")]
@@ -77,12 +81,13 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    if let Some(path) = &args.auth_file {
-        bail!(
-            "--auth-file {}: token authentication is not available in this build",
-            path.display()
-        );
-    }
+    let auth = match &args.auth_file {
+        Some(path) => Some(Tokens::load(path).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid auth file:\n{}", lines.join("\n"))
+        })?),
+        None => None,
+    };
     if args.auth_file.is_none() && !args.listen.ip().is_loopback() {
         bail!(
             "refusing to listen on {} without --auth-file: anyone could start and roll back canaries. \
@@ -102,36 +107,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(count = loaded.strategies.len(), folder = %args.strategies.display(), "strategies loaded");
-    let store = Arc::new(match args.database_url.as_str() {
-        "memory:" => MemoryStore::default(),
-        other => bail!("unsupported --database-url {other:?}; use memory:"),
-    });
-    let metrics = Prometheus::new(&args.prometheus()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let ports = Ports {
-        store: Arc::clone(&store) as Arc<dyn AnalysisStore>,
-        metrics: Arc::new(metrics),
-        routers: Arc::new(Routers::default()),
+    let server = assemble(Settings {
+        strategies: loaded.strategies,
+        database_url: args.database_url.clone(),
+        prometheus: args.prometheus()?,
+        auth,
+        engine: EngineSettings::default(),
         notifier: Arc::new(NoNotifier),
-    };
-    let engine = Engine::new(ports, loaded.strategies, EngineSettings::default());
-    let resumed = engine.resume_all().await?;
-    tracing::info!(resumed, "analyses resumed");
-    let state = AppState {
-        engine: engine.clone(),
-        history: store as Arc<dyn HistoryStore>,
-    };
+    })
+    .await?;
+    tracing::info!(resumed = server.resumed, "analyses resumed");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, router(state))
+    axum::serve(listener, server.app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
     tracing::info!(
         "shutting down: analyses stop after their current step and resume at the next start"
     );
-    engine.shutdown().await;
+    server.engine.shutdown().await;
     Ok(())
 }
 

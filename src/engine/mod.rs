@@ -14,7 +14,8 @@ use crate::domain::analysis::{Event, Operation, Record, RecordKind, Rejected, St
 use crate::domain::record::{Analysis, EventRecord};
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
-    AnalysisQuery, AnalysisStore, Change, MetricsSource, Notifier, RouterProvider, StoreError,
+    AnalysisQuery, AnalysisStore, Change, Freeze, FreezeStore, IdempotencyKey, MetricsSource,
+    Notifier, RouterProvider, StoreError,
 };
 
 mod checks;
@@ -48,6 +49,7 @@ impl Default for EngineSettings {
 /// The ports the engine works through.
 pub struct Ports {
     pub store: Arc<dyn AnalysisStore>,
+    pub freezes: Arc<dyn FreezeStore>,
     pub metrics: Arc<dyn MetricsSource>,
     pub routers: Arc<dyn RouterProvider>,
     pub notifier: Arc<dyn Notifier>,
@@ -67,6 +69,15 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("canaryd is shutting down")]
     ShuttingDown,
+    #[error("Idempotency-Key {0:?} was already used for a different request")]
+    IdempotencyConflict(String),
+}
+
+/// What a webhook started: a new analysis, or the one an earlier retry started.
+pub struct Started {
+    pub analysis: Analysis,
+    /// True when the `Idempotency-Key` named an analysis that already existed.
+    pub existing: bool,
 }
 
 type Reply = oneshot::Sender<Result<Analysis, Rejected>>;
@@ -126,8 +137,14 @@ impl Engine {
     }
 
     /// Starts an analysis for a CI request; it supersedes any active analysis of the
-    /// same strategy, service and environment.
-    pub async fn start(&self, request: StartRequest, actor: &str) -> Result<Analysis, EngineError> {
+    /// same strategy, service and environment. With an idempotency key, a retry of the
+    /// same request returns the analysis the first one started.
+    pub async fn start(
+        &self,
+        request: StartRequest,
+        actor: &str,
+        key: Option<&str>,
+    ) -> Result<Started, EngineError> {
         if self.inner.shutdown.is_cancelled() {
             return Err(EngineError::ShuttingDown);
         }
@@ -135,32 +152,136 @@ impl Engine {
         let strategy = parse_strategy_id(&request.strategy)
             .and_then(|id| strategies.get(&id))
             .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
+        let key = key.map(|key| IdempotencyKey {
+            team: strategy.id.team.clone(),
+            key: key.to_string(),
+            request_digest: request.digest(),
+        });
+        if let Some(existing) = self.existing(key.as_ref()).await? {
+            return Ok(Started {
+                analysis: existing,
+                existing: true,
+            });
+        }
         let now = chrono::Utc::now();
-        let id = uuid::Uuid::now_v7().to_string();
-        let analysis = request.into_analysis(strategy, id, now)?;
-        let created = Record {
+        let analysis = request.into_analysis(strategy, uuid::Uuid::now_v7().to_string(), now)?;
+        let freeze = self.freeze_of(&analysis.environment).await?;
+        let mut message = format!(
+            "created by {actor} for {} {} in {}",
+            analysis.service,
+            analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
+            analysis.environment
+        );
+        if let Some(freeze) = &freeze {
+            message.push_str(&format!(
+                "; waiting: {} is frozen ({})",
+                freeze.environment, freeze.reason
+            ));
+        }
+        let record = Record {
             kind: RecordKind::StatusChanged,
             actor: actor.to_string(),
-            message: format!(
-                "created by {actor} for {} {} in {}",
-                analysis.service,
-                analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
-                analysis.environment
-            ),
+            message,
         };
         let change = Change {
-            events: vec![EventRecord {
-                at: now,
-                record: created,
-            }],
+            events: vec![EventRecord { at: now, record }],
             checks: Vec::new(),
         };
-        self.inner.ports.store.create(&analysis, &change).await?;
+        match self
+            .inner
+            .ports
+            .store
+            .create(&analysis, &change, key.as_ref())
+            .await
+        {
+            Err(StoreError::KeyTaken) => {
+                // A concurrent retry with the same key won the race.
+                let existing = self
+                    .existing(key.as_ref())
+                    .await?
+                    .ok_or_else(|| StoreError::Backend("idempotency key vanished".into()))?;
+                return Ok(Started {
+                    analysis: existing,
+                    existing: true,
+                });
+            }
+            other => other?,
+        }
         self.supersede(&analysis).await?;
         self.spawn(analysis.clone(), false);
-        self.send(&analysis.id, Event::Start, false).await;
+        if freeze.is_none() {
+            self.send(&analysis.id, Event::Start, false).await;
+        }
         tracing::info!(id = %analysis.id, strategy = %analysis.strategy, environment = %analysis.environment, "analysis accepted");
-        Ok(analysis)
+        Ok(Started {
+            analysis,
+            existing: false,
+        })
+    }
+
+    /// The analysis an idempotency key already names, if the request is the same one.
+    async fn existing(
+        &self,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Option<Analysis>, EngineError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some((id, digest)) = self.inner.ports.store.find_key(&key.team, &key.key).await? else {
+            return Ok(None);
+        };
+        if digest != key.request_digest {
+            return Err(EngineError::IdempotencyConflict(key.key.clone()));
+        }
+        Ok(self.inner.ports.store.get(&id).await?)
+    }
+
+    async fn freeze_of(&self, environment: &str) -> Result<Option<Freeze>, EngineError> {
+        let freezes = self.inner.ports.freezes.freezes().await?;
+        Ok(freezes.into_iter().find(|f| f.environment == environment))
+    }
+
+    pub async fn freezes(&self) -> Result<Vec<Freeze>, EngineError> {
+        Ok(self.inner.ports.freezes.freezes().await?)
+    }
+
+    /// Freezes an environment: analyses created from now on wait in PENDING; running
+    /// ones continue.
+    pub async fn freeze(
+        &self,
+        environment: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Freeze, EngineError> {
+        let freeze = Freeze {
+            id: uuid::Uuid::now_v7().to_string(),
+            environment: environment.to_string(),
+            reason: reason.to_string(),
+            actor: actor.to_string(),
+            created_at: chrono::Utc::now(),
+        };
+        self.inner.ports.freezes.add_freeze(&freeze).await?;
+        tracing::info!(environment, reason, actor, "environment frozen");
+        Ok(freeze)
+    }
+
+    /// Lifts a freeze; once an environment has none left, its waiting analyses start.
+    pub async fn unfreeze(&self, id: &str, actor: &str) -> Result<Option<Freeze>, EngineError> {
+        let Some(freeze) = self.inner.ports.freezes.remove_freeze(id).await? else {
+            return Ok(None);
+        };
+        tracing::info!(environment = %freeze.environment, actor, "freeze lifted");
+        if self.freeze_of(&freeze.environment).await?.is_none() {
+            let waiting = AnalysisQuery {
+                statuses: vec![Status::Pending],
+                environment: Some(freeze.environment.clone()),
+                ..AnalysisQuery::default()
+            };
+            let mut pending = self.inner.ports.store.list(&waiting).await?;
+            pending.reverse(); // oldest first
+            for analysis in pending {
+                self.send(&analysis.id, Event::Start, false).await;
+            }
+        }
+        Ok(Some(freeze))
     }
 
     /// Applies an operation (pause, resume, promote, rollback, abort, retry).
@@ -194,7 +315,9 @@ impl Engine {
         let updated = runner::apply_idle(&self.inner, analysis, &event).await?;
         if !updated.state.status.is_terminal() {
             self.spawn(updated.clone(), false);
-            self.send(&updated.id, Event::Start, false).await;
+            if self.freeze_of(&updated.environment).await?.is_none() {
+                self.send(&updated.id, Event::Start, false).await;
+            }
         }
         Ok(updated)
     }
@@ -211,7 +334,8 @@ impl Engine {
         let analyses = self.inner.ports.store.list(&active).await?;
         let count = analyses.len();
         for analysis in analyses {
-            let pending = analysis.state.status == Status::Pending;
+            let pending = analysis.state.status == Status::Pending
+                && self.freeze_of(&analysis.environment).await?.is_none();
             let id = analysis.id.clone();
             self.spawn(analysis, true);
             if pending {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::domain::Timestamp;
 use crate::domain::analysis::{AnalysisState, Plan};
@@ -12,7 +13,7 @@ use crate::domain::strategy::Strategy;
 use crate::domain::template::Variables;
 
 /// The webhook body (DESIGN §4).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartRequest {
     /// `<team>/<name>`
@@ -60,8 +61,9 @@ fn name_like(value: &str, max_len: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// `<semver>-<short-sha>`, e.g. `1.2.3-de54b1c` or `1.2.3-rc.1-de54b1c`.
+/// `<semver>-<short-sha>`, e.g. `1.2.3-de54b1c`, `v2.1.0-abc1234` or `1.2.3-rc.1-de54b1c`.
 pub fn is_semver_sha(tag: &str) -> bool {
+    let tag = tag.strip_prefix('v').unwrap_or(tag);
     let Some((version, sha)) = tag.rsplit_once('-') else {
         return false;
     };
@@ -89,6 +91,12 @@ pub fn is_semver_sha(tag: &str) -> bool {
 }
 
 impl StartRequest {
+    /// A digest of the request, to tell a retry from a different request under one key.
+    pub fn digest(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        to_hex(&Sha256::digest(canonical))
+    }
+
     /// Checks the request against the strategy and builds the PENDING analysis.
     pub fn into_analysis(
         self,
@@ -221,6 +229,11 @@ impl StartRequest {
     }
 }
 
+/// Lower-case hex of bytes.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +254,7 @@ mod tests {
             "1.2.3-DE54B1C",
             "01.2.3-de54b1c",
             "1.2.3-de54",
-            "v1.2.3-de54b1c",
+            "V1.2.3-de54b1c",
         ] {
             assert!(!is_semver_sha(bad), "{bad}");
         }

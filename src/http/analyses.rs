@@ -1,24 +1,41 @@
-//! `/api/v1/analyses`: the CI webhook and the state of analyses.
+//! `/api/v1/analyses`: the CI webhook, the state of analyses, their audit trail, and
+//! the operations on them.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::caller::Caller;
 use super::errors::{ApiError, ErrorBody};
-use super::json::JsonBody;
+use super::json::{JsonBody, MaybeJson};
 use super::views::{Accepted, AnalysisView, EventView};
-use crate::engine::StartRequest;
+use crate::domain::analysis::{Operation, Status};
+use crate::domain::record::Analysis;
+use crate::engine::{StartRequest, parse_strategy_id};
+use crate::ports::AnalysisQuery;
 
-/// Start an analysis (the CI webhook).
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+const MAX_KEY_LENGTH: usize = 255;
+
+/// Start an analysis (the CI webhook). Retries with the same `Idempotency-Key` answer
+/// 200 with the analysis the first request started.
 #[utoipa::path(
     post,
     path = "/api/v1/analyses",
     tag = "analyses",
-    request_body(content = Object, description = "{strategy, service?, environment, imageTag?, gitCommit?, gitBranch?, triggeredBy?, variables?}"),
+    request_body(content = StartRequestDoc, description = "what to analyse"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
     responses(
         (status = 202, description = "accepted", body = Accepted),
+        (status = 200, description = "a retry: the analysis the key already started", body = Accepted),
         (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "the token's team does not own the strategy", body = ErrorBody),
         (status = 404, description = "unknown strategy", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not application/json", body = ErrorBody),
@@ -27,19 +44,161 @@ use crate::engine::StartRequest;
 )]
 pub async fn start(
     State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<StartRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let actor = request
-        .triggered_by
-        .clone()
-        .unwrap_or_else(|| "anonymous".to_string());
-    let analysis = state.engine.start(request, &actor).await?;
+    let id = parse_strategy_id(&request.strategy).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "strategy: {:?} is not <team>/<name>",
+            request.strategy
+        ))
+    })?;
+    caller.check_start(&id.team)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LENGTH)
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible characters"
+                    ))
+                })?,
+        ),
+    };
+    let actor = caller.actor(request.triggered_by.as_deref());
+    let started = state.engine.start(request, &actor, key).await?;
+    let analysis = started.analysis;
     let accepted = Accepted {
         status_url: format!("/api/v1/analyses/{}", analysis.id),
         status: analysis.state.status.as_str().to_string(),
         id: analysis.id,
     };
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    let status = if started.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(accepted)))
+}
+
+/// The webhook body, for the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = StartRequest)]
+pub struct StartRequestDoc {
+    /// `<team>/<name>`
+    strategy: String,
+    /// Defaults to the strategy's service.
+    service: Option<String>,
+    environment: String,
+    /// `<semver>-<short-sha>` when the strategy sets `imageTagRule: semver-sha`.
+    image_tag: Option<String>,
+    git_commit: Option<String>,
+    git_branch: Option<String>,
+    triggered_by: Option<String>,
+    /// Values for the strategy's declared variables.
+    variables: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Statuses, comma-separated (e.g. `RUNNING,PAUSED`).
+    status: Option<String>,
+    team: Option<String>,
+    environment: Option<String>,
+    /// At most 500; default 50.
+    limit: Option<usize>,
+}
+
+/// Analyses, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/analyses",
+    tag = "analyses",
+    params(ListParams),
+    responses(
+        (status = 200, description = "newest first", body = Vec<AnalysisView>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "another team", body = ErrorBody),
+        (status = 422, description = "bad filter", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<AnalysisView>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let query = AnalysisQuery {
+        statuses: parse_statuses(params.status.as_deref())?,
+        team: scoped_team(&caller, params.team)?,
+        environment: params.environment,
+        limit: Some(limit(params.limit, DEFAULT_LIMIT)?),
+    };
+    let analyses = state.engine.store().list(&query).await?;
+    Ok(Json(
+        analyses
+            .iter()
+            .map(|a| AnalysisView::new(a, None))
+            .collect(),
+    ))
+}
+
+/// The team a listing is confined to: the asked one, which the caller must be allowed
+/// to read, or the caller's own.
+pub fn scoped_team(caller: &Caller, asked: Option<String>) -> Result<Option<String>, ApiError> {
+    match asked {
+        Some(team) => {
+            caller.check_read(&team)?;
+            Ok(Some(team))
+        }
+        None => Ok(caller.team().map(str::to_string)),
+    }
+}
+
+pub fn limit(asked: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match asked.unwrap_or(default) {
+        0 => Err(ApiError::invalid("limit must be at least 1")),
+        n if n > MAX_LIMIT => Err(ApiError::invalid(format!(
+            "limit must be at most {MAX_LIMIT}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+fn parse_statuses(text: Option<&str>) -> Result<Vec<Status>, ApiError> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|name| {
+            Status::parse(name.trim()).ok_or_else(|| {
+                let known: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid(format!(
+                    "status {name:?} is not one of {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Loads an analysis the caller may read.
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<Analysis, ApiError> {
+    let analysis = state
+        .engine
+        .store()
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
+    caller.check_read(&analysis.strategy.team)?;
+    Ok(analysis)
 }
 
 /// One analysis with every check's evidence.
@@ -50,19 +209,17 @@ pub async fn start(
     params(("id" = String, Path, description = "analysis id")),
     responses(
         (status = 200, description = "the analysis", body = AnalysisView),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "another team's analysis", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
     )
 )]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AnalysisView>, ApiError> {
-    let analysis = state
-        .engine
-        .store()
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("analysis {id} not found")))?;
+    let analysis = readable(&state, &caller, &id).await?;
     let checks = state.history.checks(&id).await?;
     Ok(Json(AnalysisView::new(&analysis, Some(checks))))
 }
@@ -75,16 +232,118 @@ pub async fn get(
     params(("id" = String, Path, description = "analysis id")),
     responses(
         (status = 200, description = "oldest first", body = Vec<EventView>),
+        (status = 401, description = "no valid token", body = ErrorBody),
+        (status = 403, description = "another team's analysis", body = ErrorBody),
         (status = 404, description = "unknown id", body = ErrorBody),
     )
 )]
 pub async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    if state.engine.store().get(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("analysis {id} not found")));
-    }
+    readable(&state, &caller, &id).await?;
     let events = state.history.events(&id).await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))
 }
+
+/// The body of an operation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperationRequest {
+    /// Why: recorded in the audit trail with the actor.
+    #[serde(default)]
+    reason: String,
+}
+
+const MAX_REASON: usize = 1000;
+
+async fn operate(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    operation: Operation,
+    body: Option<OperationRequest>,
+) -> Result<Json<AnalysisView>, ApiError> {
+    let reason = body.unwrap_or_default().reason;
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    let analysis = readable(&state, &caller, &id).await?;
+    caller.check_operate(&analysis.strategy.team)?;
+    let actor = caller.actor(None);
+    let updated = state
+        .engine
+        .operate(&id, operation, &actor, &reason)
+        .await?;
+    Ok(Json(AnalysisView::new(&updated, None)))
+}
+
+macro_rules! operation_handler {
+    ($name:ident, $operation:expr, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "operations",
+            params(("id" = String, Path, description = "analysis id")),
+            request_body(content = Option<OperationRequest>, description = "{reason}"),
+            responses(
+                (status = 200, description = "applied", body = AnalysisView),
+                (status = 400, description = "malformed JSON", body = ErrorBody),
+                (status = 401, description = "no valid token", body = ErrorBody),
+                (status = 403, description = "not an operator of the analysis's team", body = ErrorBody),
+                (status = 404, description = "unknown id", body = ErrorBody),
+                (status = 409, description = "not allowed in the current status; the message lists the allowed ones", body = ErrorBody),
+                (status = 422, description = "invalid body", body = ErrorBody),
+            )
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+            MaybeJson(body): MaybeJson<OperationRequest>,
+        ) -> Result<Json<AnalysisView>, ApiError> {
+            operate(state, caller, id, $operation, body).await
+        }
+    };
+}
+
+operation_handler!(
+    pause,
+    Operation::Pause,
+    "/api/v1/analyses/{id}/pause",
+    "Pause a RUNNING analysis: checks stop, traffic stays."
+);
+operation_handler!(
+    resume,
+    Operation::Resume,
+    "/api/v1/analyses/{id}/resume",
+    "Resume a PAUSED analysis."
+);
+operation_handler!(
+    promote,
+    Operation::Promote,
+    "/api/v1/analyses/{id}/promote",
+    "Skip the remaining steps and promote."
+);
+operation_handler!(
+    rollback,
+    Operation::Rollback,
+    "/api/v1/analyses/{id}/rollback",
+    "Roll back: canary weight to 0, ROLLED_BACK."
+);
+operation_handler!(
+    abort,
+    Operation::Abort,
+    "/api/v1/analyses/{id}/abort",
+    "Cancel: canary weight to 0, CANCELLED."
+);
+operation_handler!(
+    retry,
+    Operation::Retry,
+    "/api/v1/analyses/{id}/retry",
+    "Start a FAILED or ROLLED_BACK analysis again from step 1."
+);

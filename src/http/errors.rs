@@ -59,6 +59,11 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(id) => Self::not_found(format!("analysis {id} not found")),
+            StoreError::KeyTaken => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "the Idempotency-Key is in use",
+            ),
             StoreError::Backend(_) => {
                 tracing::error!(%error, "storage failed while serving a request");
                 Self::new(
@@ -85,6 +90,9 @@ impl From<EngineError> for ApiError {
                 rejected.to_string(),
             ),
             EngineError::Store(store) => store.into(),
+            EngineError::IdempotencyConflict(key) => Self::invalid(format!(
+                "Idempotency-Key {key:?} was already used for a different request"
+            )),
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

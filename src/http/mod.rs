@@ -8,19 +8,26 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Tokens;
 use crate::engine::Engine;
 use crate::ports::HistoryStore;
 
 pub mod analyses;
+pub mod caller;
+pub mod deployments;
 pub mod errors;
+pub mod freezes;
 pub mod health;
 pub mod json;
+pub mod strategies;
 pub mod views;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub history: Arc<dyn HistoryStore>,
+    /// `None`: no auth file, every request is allowed (loopback only).
+    pub auth: Option<Arc<Tokens>>,
 }
 
 #[derive(OpenApi)]
@@ -30,9 +37,20 @@ struct ApiDoc;
 /// The API's routes with the OpenAPI document gathered from them.
 fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(analyses::start))
+        .routes(routes!(analyses::start, analyses::list))
         .routes(routes!(analyses::get))
         .routes(routes!(analyses::events))
+        .routes(routes!(analyses::pause))
+        .routes(routes!(analyses::resume))
+        .routes(routes!(analyses::promote))
+        .routes(routes!(analyses::rollback))
+        .routes(routes!(analyses::abort))
+        .routes(routes!(analyses::retry))
+        .routes(routes!(deployments::history))
+        .routes(routes!(strategies::list))
+        .routes(routes!(strategies::get))
+        .routes(routes!(freezes::create, freezes::list))
+        .routes(routes!(freezes::delete))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .with_state(state)

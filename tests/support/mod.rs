@@ -340,6 +340,8 @@ impl Canaryd {
                 .arg(strategies)
                 .arg("--prometheus-url")
                 .arg(prometheus_url)
+                .arg("--database-url")
+                .arg(format!("sqlite://{}", log_dir.join("canaryd.db").display()))
                 .args(extra)
                 .env("RUST_LOG", "info"),
             log_dir.join(format!("canaryd-{port}.log")),

@@ -1,3 +1,4 @@
 //! Analysis storage.
 
 pub mod memory;
+pub mod sql;

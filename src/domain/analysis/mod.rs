@@ -327,6 +327,20 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    pub const ALL: [RecordKind; 5] = [
+        RecordKind::StatusChanged,
+        RecordKind::StepChanged,
+        RecordKind::Check,
+        RecordKind::Operation,
+        RecordKind::RouterError,
+    ];
+
+    pub fn parse(text: &str) -> Option<RecordKind> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::StatusChanged => "statusChanged",
