@@ -117,6 +117,8 @@ pub trait AnalysisStore: Send + Sync {
 pub trait HistoryStore: Send + Sync {
     async fn checks(&self, id: &str) -> Result<Vec<CheckRecord>, StoreError>;
     async fn events(&self, id: &str) -> Result<Vec<EventRecord>, StoreError>;
+    /// How many analyses stand in each (team, environment, status).
+    async fn status_counts(&self) -> Result<Vec<(String, String, Status, i64)>, StoreError>;
 }
 
 /// Stops new analyses of an environment from starting until it is lifted.
@@ -138,10 +140,22 @@ pub trait FreezeStore: Send + Sync {
     async fn remove_freeze(&self, id: &str) -> Result<Option<Freeze>, StoreError>;
 }
 
-/// Tells the outside world about status changes. Must not block or fail the engine.
+/// A status change to tell people about.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub analysis: Analysis,
+    pub reason: String,
+    /// The metric result that decided a failure, when one did.
+    pub failing: Option<CheckRecord>,
+    /// Where the strategy wants to be told (already filtered to this status).
+    pub targets: Vec<crate::domain::strategy::Notification>,
+}
+
+/// Tells the outside world about status changes. Runs off the decision path: it must
+/// never delay or change a decision.
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn status_changed(&self, analysis: &Analysis, reason: &str);
+    async fn notify(&self, notice: Notice);
 }
 
 /// A notifier that tells no one.
@@ -149,5 +163,12 @@ pub struct NoNotifier;
 
 #[async_trait]
 impl Notifier for NoNotifier {
-    async fn status_changed(&self, _analysis: &Analysis, _reason: &str) {}
+    async fn notify(&self, _notice: Notice) {}
+}
+
+/// The confirm-promotion gate: promotion waits until the URL answers 2xx.
+#[async_trait]
+pub trait PromotionGate: Send + Sync {
+    /// True when the gate at `url` agrees to promote `analysis`.
+    async fn confirm(&self, url: &str, analysis: &Analysis) -> bool;
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
+use crate::adapters::notify::{WebhookSettings, Webhooks};
 use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
 use crate::adapters::router::Routers;
 use crate::adapters::store::memory::MemoryStore;
@@ -12,7 +13,8 @@ use crate::adapters::store::sql::SqlStore;
 use crate::auth::Tokens;
 use crate::engine::{Engine, EngineSettings, Ports, Strategies};
 use crate::http::{AppState, router};
-use crate::ports::{AnalysisStore, FreezeStore, HistoryStore, Notifier};
+use crate::ports::{AnalysisStore, FreezeStore, HistoryStore};
+use crate::telemetry::{Telemetry, TimedMetrics};
 
 pub struct Settings {
     pub strategies: Strategies,
@@ -21,7 +23,7 @@ pub struct Settings {
     pub prometheus: PrometheusSettings,
     pub auth: Option<Tokens>,
     pub engine: EngineSettings,
-    pub notifier: Arc<dyn Notifier>,
+    pub webhooks: WebhookSettings,
 }
 
 pub struct Server {
@@ -52,13 +54,21 @@ async fn open_store(url: &str) -> anyhow::Result<Stores> {
 /// Opens the store, resumes every active analysis and builds the HTTP app.
 pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let (store, freezes, history) = open_store(&settings.database_url).await?;
-    let metrics = Prometheus::new(&settings.prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let telemetry = Arc::new(Telemetry::default());
+    let prometheus = Prometheus::new(&settings.prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metrics = TimedMetrics {
+        inner: Arc::new(prometheus),
+        telemetry: Arc::clone(&telemetry),
+    };
+    let webhooks = Arc::new(Webhooks::new(settings.webhooks, Arc::clone(&telemetry)));
     let ports = Ports {
         store,
         freezes,
+        telemetry: Arc::clone(&telemetry),
+        gate: webhooks.clone(),
         metrics: Arc::new(metrics),
         routers: Arc::new(Routers::default()),
-        notifier: settings.notifier,
+        notifier: webhooks,
     };
     let engine = Engine::new(ports, settings.strategies, settings.engine);
     let resumed = engine.resume_all().await?;
@@ -66,6 +76,7 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
         engine: engine.clone(),
         history,
         auth: settings.auth.map(Arc::new),
+        telemetry,
     };
     Ok(Server {
         engine,

@@ -2,13 +2,12 @@
 //! error path, access control across two teams, idempotent retries, and an OpenAPI
 //! document whose every path answers as documented.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use canaryd::adapters::notify::WebhookSettings;
 use canaryd::adapters::prometheus::PrometheusSettings;
 use canaryd::auth::Tokens;
 use canaryd::engine::EngineSettings;
-use canaryd::ports::NoNotifier;
 use canaryd::server::{Settings, assemble};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -83,7 +82,7 @@ async fn api(with_auth: bool) -> Api {
         prometheus,
         auth,
         engine: EngineSettings::default(),
-        notifier: Arc::new(NoNotifier),
+        webhooks: WebhookSettings::default(),
     })
     .await
     .unwrap();
@@ -169,8 +168,17 @@ async fn the_webhook_starts_an_analysis_that_get_shows_in_full() {
     let id = accepted["id"].as_str().unwrap();
     assert_eq!(accepted["statusUrl"], format!("/api/v1/analyses/{id}"));
     assert_eq!(accepted["status"], "PENDING");
-    let analysis = api.wait_status(id, "RUNNING").await;
-    assert_eq!(analysis["canaryWeight"], 10);
+    // RUNNING is stored before the router confirms the first step's weight.
+    let analysis = wait_for(
+        "the first step's weight",
+        Duration::from_secs(10),
+        || async {
+            let (_, analysis) = api.get(&format!("/api/v1/analyses/{id}")).await;
+            (analysis["status"] == "RUNNING" && analysis["canaryWeight"] == 10).then_some(analysis)
+        },
+    )
+    .await;
+    assert_eq!(analysis["targetWeight"], 10);
     assert_eq!(analysis["step"], 1);
     assert_eq!(analysis["steps"], json!([10, 100]));
     assert_eq!(analysis["imageTag"], "1.4.2-de54b1c");

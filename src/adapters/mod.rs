@@ -1,5 +1,6 @@
 //! Implementations of the ports for real systems.
 
+pub mod notify;
 pub mod prometheus;
 pub mod router;
 pub mod store;

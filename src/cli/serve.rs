@@ -2,15 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::adapters::notify::WebhookSettings;
 use crate::adapters::prometheus::PrometheusSettings;
 use crate::auth::Tokens;
 use crate::engine::EngineSettings;
-use crate::ports::NoNotifier;
 use crate::server::{Settings, assemble};
 use crate::strategy_files;
 use crate::telemetry::{LogFormat, init_logging};
@@ -57,6 +56,9 @@ pub struct ServeArgs {
     /// Auth file of hashed tokens; without it canaryd only listens on loopback.
     #[arg(long, env = "CANARYD_AUTH_FILE")]
     pub auth_file: Option<PathBuf>,
+    /// Base URL people reach canaryd at, for links in notifications.
+    #[arg(long, env = "CANARYD_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[arg(long, env = "CANARYD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
@@ -113,7 +115,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         prometheus: args.prometheus()?,
         auth,
         engine: EngineSettings::default(),
-        notifier: Arc::new(NoNotifier),
+        webhooks: WebhookSettings {
+            public_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
+            ..WebhookSettings::default()
+        },
     })
     .await?;
     tracing::info!(resumed = server.resumed, "analyses resumed");

@@ -15,8 +15,9 @@ use crate::domain::record::{Analysis, EventRecord};
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
     AnalysisQuery, AnalysisStore, Change, Freeze, FreezeStore, IdempotencyKey, MetricsSource,
-    Notifier, RouterProvider, StoreError,
+    Notifier, PromotionGate, RouterProvider, StoreError,
 };
+use crate::telemetry::Telemetry;
 
 mod checks;
 pub mod request;
@@ -50,6 +51,8 @@ impl Default for EngineSettings {
 pub struct Ports {
     pub store: Arc<dyn AnalysisStore>,
     pub freezes: Arc<dyn FreezeStore>,
+    pub telemetry: Arc<Telemetry>,
+    pub gate: Arc<dyn PromotionGate>,
     pub metrics: Arc<dyn MetricsSource>,
     pub routers: Arc<dyn RouterProvider>,
     pub notifier: Arc<dyn Notifier>,
@@ -207,6 +210,7 @@ impl Engine {
             }
             other => other?,
         }
+        self.inner.ports.telemetry.analysis_created(&analysis);
         self.supersede(&analysis).await?;
         self.spawn(analysis.clone(), false);
         if freeze.is_none() {
@@ -334,6 +338,11 @@ impl Engine {
         let analyses = self.inner.ports.store.list(&active).await?;
         let count = analyses.len();
         for analysis in analyses {
+            self.inner.ports.telemetry.analysis_created(&analysis);
+            self.inner
+                .ports
+                .telemetry
+                .weight_applied(&analysis, analysis.state.canary_weight);
             let pending = analysis.state.status == Status::Pending
                 && self.freeze_of(&analysis.environment).await?.is_none();
             let id = analysis.id.clone();

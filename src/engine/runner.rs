@@ -11,8 +11,9 @@ use super::{Inner, Message, checks};
 use crate::domain::analysis::{
     Command, Event, Record, RecordKind, Rejected, SYSTEM_ACTOR, Status, apply,
 };
+use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
-use crate::ports::{Change, RouterError, TrafficRouter};
+use crate::ports::{Change, Notice, RouterError, TrafficRouter};
 
 /// Work queued for the task, done one item at a time between looks at its inbox.
 enum Work {
@@ -28,6 +29,8 @@ struct Runner {
     pending: VecDeque<Work>,
     /// Consecutive weight changes that failed; sets the backoff before the next one.
     router_failures: u32,
+    /// The last failing metric result, named in notifications.
+    last_failure: Option<CheckRecord>,
 }
 
 pub(super) async fn run(
@@ -51,6 +54,7 @@ pub(super) async fn run(
         router,
         pending: VecDeque::new(),
         router_failures: 0,
+        last_failure: None,
     };
     runner.run(inbox, resumed).instrument(span).await;
     inner.finished(&id);
@@ -172,21 +176,81 @@ impl Runner {
         self.persist(&change).await;
         if before != self.analysis.state.status {
             tracing::info!(from = %before, to = %self.analysis.state.status, reason = %self.analysis.state.reason, "status changed");
+            if self.analysis.state.status.is_terminal() {
+                self.inner.ports.telemetry.finished(&self.analysis);
+            }
         }
         for command in commands {
             match command {
                 Command::SetWeight { weight } => self.pending.push_back(Work::Shift(weight)),
-                Command::Notify { reason, .. } => {
-                    let notifier = Arc::clone(&self.inner.ports.notifier);
-                    let analysis = self.analysis.clone();
-                    self.inner
-                        .tasks
-                        .spawn(async move { notifier.status_changed(&analysis, &reason).await });
-                }
-                Command::ConfirmPromotion | Command::Record(_) => {}
+                Command::Notify { status, reason } => self.notify(status, reason),
+                Command::ConfirmPromotion => self.ask_gate(),
+                Command::Record(_) => {}
             }
         }
         Ok(())
+    }
+
+    /// Sends the strategy's notifications for a status, off the decision path.
+    fn notify(&self, status: Status, reason: String) {
+        let strategies = self.inner.strategies();
+        let targets: Vec<_> = strategies
+            .get(&self.analysis.strategy)
+            .map(|s| {
+                s.notifications
+                    .iter()
+                    .filter(|n| n.on.contains(&status))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if targets.is_empty() {
+            return;
+        }
+        let failing = self
+            .last_failure
+            .clone()
+            .filter(|_| status.is_terminal() || status == Status::RollingBack);
+        let notice = Notice {
+            analysis: self.analysis.clone(),
+            reason,
+            failing,
+            targets,
+        };
+        let notifier = Arc::clone(&self.inner.ports.notifier);
+        self.inner
+            .tasks
+            .spawn(async move { notifier.notify(notice).await });
+    }
+
+    /// Asks the confirm-promotion gate; a yes comes back as an event.
+    fn ask_gate(&self) {
+        let strategies = self.inner.strategies();
+        let Some(url) = strategies
+            .get(&self.analysis.strategy)
+            .and_then(|s| s.confirm_promotion.clone())
+        else {
+            return;
+        };
+        let (gate, analysis, inner) = (
+            Arc::clone(&self.inner.ports.gate),
+            self.analysis.clone(),
+            Arc::clone(&self.inner),
+        );
+        self.inner.tasks.spawn(async move {
+            if gate.confirm(&url, &analysis).await {
+                if let Some(inbox) = inner.sender(&analysis.id) {
+                    let _ = inbox
+                        .send(Message {
+                            event: Event::PromotionConfirmed,
+                            reply: None,
+                        })
+                        .await;
+                }
+            } else {
+                tracing::info!(id = %analysis.id, %url, "confirm-promotion did not agree yet");
+            }
+        });
     }
 
     /// Stores the analysis; a failing store is retried: no command runs before its
@@ -225,10 +289,23 @@ impl Runner {
             match router.set_weight(weight).await {
                 Ok(()) => {
                     self.router_failures = 0;
+                    self.inner
+                        .ports
+                        .telemetry
+                        .weight_applied(&self.analysis, weight);
                     tracing::info!(weight, "canary weight applied");
                     return Event::WeightApplied { weight };
                 }
                 Err(error) => {
+                    let router = crate::telemetry::RouterLabels {
+                        router: self.analysis.route.kind().to_string(),
+                    };
+                    self.inner
+                        .ports
+                        .telemetry
+                        .router_errors
+                        .get_or_create(&router)
+                        .inc();
                     tracing::warn!(weight, attempt, %error, "router refused the weight");
                     last_error = error.message;
                     if attempt < attempts {
@@ -273,6 +350,17 @@ impl Runner {
             now,
         )
         .await;
+        self.inner
+            .ports
+            .telemetry
+            .checked(&self.analysis, &run.records);
+        if let Some(failed) = run
+            .records
+            .iter()
+            .find(|r| r.judgement.outcome == Outcome::Fail)
+        {
+            self.last_failure = Some(failed.clone());
+        }
         let number = self.analysis.state.checks_done + 1;
         let event = Event::CheckCompleted {
             number,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::Tokens;
 use crate::engine::Engine;
 use crate::ports::HistoryStore;
+use crate::telemetry::Telemetry;
 
 pub mod analyses;
 pub mod caller;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub history: Arc<dyn HistoryStore>,
     /// `None`: no auth file, every request is allowed (loopback only).
     pub auth: Option<Arc<Tokens>>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 #[derive(OpenApi)]
@@ -53,12 +55,14 @@ fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(freezes::delete))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
         .with_state(state)
         .split_for_parts();
     (router, openapi)
 }
 
 pub fn router(state: AppState) -> Router {
+    let telemetry = Arc::clone(&state.telemetry);
     let (router, openapi) = api(state);
     let document = Arc::new(openapi);
     router
@@ -71,4 +75,27 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { errors::ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            count_requests(Arc::clone(&telemetry), request, next)
+        }))
+}
+
+/// Counts every request by route template (never the raw path: ids would explode the
+/// label set) and status code.
+async fn count_requests(
+    telemetry: Arc<Telemetry>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    let labels = crate::telemetry::HttpLabels {
+        route,
+        code: response.status().as_u16().to_string(),
+    };
+    telemetry.http_requests.get_or_create(&labels).inc();
+    response
 }

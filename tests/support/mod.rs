@@ -109,13 +109,33 @@ impl PrometheusServer {
     }
 
     pub async fn start_with_interval(targets: &[String], scrape: Duration) -> Self {
+        Self::start_with(targets, &[], scrape).await
+    }
+
+    /// Also scrapes canaryd itself (job `canaryd`), which is not up yet when it starts.
+    pub async fn start_with_targets(targets: &[String], canaryd: &[String]) -> Self {
+        Self::start_with(targets, canaryd, Duration::from_secs(1)).await
+    }
+
+    async fn start_with(targets: &[String], canaryd: &[String], scrape: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let quoted: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let quote = |list: &[String]| {
+            list.iter()
+                .map(|t| format!("'{t}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let scrape = format!("{}ms", scrape.as_millis());
-        let config = format!(
+        let mut config = format!(
             "global:\n  scrape_interval: {scrape}\n  evaluation_interval: {scrape}\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: [{}]\n",
-            quoted.join(", ")
+            quote(targets)
         );
+        if !canaryd.is_empty() {
+            config.push_str(&format!(
+                "  - job_name: canaryd\n    static_configs:\n      - targets: [{}]\n",
+                quote(canaryd)
+            ));
+        }
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
         let port = free_port();
         let process = Self::spawn(dir.path(), port);
@@ -329,7 +349,17 @@ impl Canaryd {
         extra: &[&str],
         log_dir: &Path,
     ) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), strategies, prometheus_url, extra, log_dir).await
+    }
+
+    /// On a port chosen beforehand (so Prometheus can be told to scrape it).
+    pub async fn start_on(
+        port: u16,
+        strategies: &Path,
+        prometheus_url: &str,
+        extra: &[&str],
+        log_dir: &Path,
+    ) -> Self {
         let process = Process::spawn(
             "canaryd",
             Command::new(env!("CARGO_BIN_EXE_canaryd"))

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::domain::analysis::Status;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 use crate::ports::{
     AnalysisQuery, AnalysisStore, Change, Freeze, FreezeStore, HistoryStore, IdempotencyKey,
@@ -142,6 +143,24 @@ impl HistoryStore for MemoryStore {
                 .get(id)
                 .map(|e| e.events.clone())
                 .unwrap_or_default()
+        })
+    }
+
+    async fn status_counts(&self) -> Result<Vec<(String, String, Status, i64)>, StoreError> {
+        self.with(|tables| {
+            let mut counts = std::collections::BTreeMap::new();
+            for analysis in tables.analyses.values().filter_map(|e| e.analysis.as_ref()) {
+                let key = (
+                    analysis.strategy.team.clone(),
+                    analysis.environment.clone(),
+                    analysis.state.status,
+                );
+                *counts.entry(key).or_insert(0i64) += 1;
+            }
+            counts
+                .into_iter()
+                .map(|((team, environment, status), n)| (team, environment, status, n))
+                .collect()
         })
     }
 }

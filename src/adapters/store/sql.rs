@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::domain::Timestamp;
-use crate::domain::analysis::{Record, RecordKind};
+use crate::domain::analysis::{Record, RecordKind, Status};
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 use crate::ports::{
     AnalysisQuery, AnalysisStore, Change, Freeze, FreezeStore, HistoryStore, IdempotencyKey,
@@ -266,6 +266,21 @@ impl HistoryStore for SqlStore {
                         message: row.get(3),
                     },
                 })
+            })
+            .collect()
+    }
+
+    async fn status_counts(&self) -> Result<Vec<(String, String, Status, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT team, environment, status, COUNT(*) FROM analyses GROUP BY team, environment, status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.get(2);
+                let status = Status::parse(&status)
+                    .ok_or_else(|| backend(format!("unknown status {status:?}")))?;
+                Ok((row.get(0), row.get(1), status, row.get(3)))
             })
             .collect()
     }
