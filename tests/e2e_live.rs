@@ -146,30 +146,30 @@ async fn a_healthy_canary_walks_every_step_to_deployed_with_haproxy_following() 
     assert!(checks.iter().all(|c| c["outcome"] != "FAIL"), "{checks:#?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_at_twenty_percent_errors_is_rolled_back_within_two_intervals() {
-    let (stack, _) = stack(Options {
-        canary_error_rate: 0.2,
-        ..Options::default()
-    })
-    .await;
+/// Runs one analysis under load and checks it was rolled back for `metric`, with
+/// HAProxy back on stable; returns the analysis.
+async fn rolled_back_for(options: Options, metric: &str) -> Value {
+    let (stack, _) = stack(options).await;
     let _load = Load::start(stack.haproxy.url(), 100);
     let id = stack.canaryd.start_analysis(webhook()).await;
     let analysis = stack
         .canaryd
         .wait_terminal(&id, Duration::from_secs(60))
         .await;
-
     assert_eq!(analysis["status"], "ROLLED_BACK", "{analysis:#}");
-    assert!(
-        analysis["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("error-rate failed"),
-        "{}",
-        analysis["reason"]
-    );
+    let reason = analysis["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("{metric} failed")), "{reason}");
     assert_eq!(stack.haproxy.weights(), (100, 0));
+    analysis
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_at_twenty_percent_errors_is_rolled_back_within_two_intervals() {
+    let options = Options {
+        canary_error_rate: 0.2,
+        ..Options::default()
+    };
+    let analysis = rolled_back_for(options, "error-rate").await;
     let checks = analysis["checks"].as_array().unwrap();
     let first_seeing_errors = checks
         .iter()
@@ -184,27 +184,11 @@ async fn a_canary_at_twenty_percent_errors_is_rolled_back_within_two_intervals()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latency_regression_is_rolled_back() {
-    let (stack, _) = stack(Options {
+    let options = Options {
         canary_latency_ms: 500,
         ..Options::default()
-    })
-    .await;
-    let _load = Load::start(stack.haproxy.url(), 100);
-    let id = stack.canaryd.start_analysis(webhook()).await;
-    let analysis = stack
-        .canaryd
-        .wait_terminal(&id, Duration::from_secs(60))
-        .await;
-
-    assert_eq!(analysis["status"], "ROLLED_BACK", "{analysis:#}");
-    assert!(
-        analysis["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("p99-latency failed"),
-        "{}",
-        analysis["reason"]
-    );
+    };
+    let analysis = rolled_back_for(options, "p99-latency").await;
     let failing = analysis["checks"]
         .as_array()
         .unwrap()
@@ -213,7 +197,6 @@ async fn a_latency_regression_is_rolled_back() {
         .expect("a failing latency check")
         .clone();
     assert!(failing["value"].as_f64().unwrap() > 0.3, "{failing}");
-    assert_eq!(stack.haproxy.weights(), (100, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
