@@ -71,6 +71,16 @@ async fn api(with_auth: bool) -> Api {
             .replace("EXTRA", extra);
         std::fs::write(root.join(team).join(format!("{name}.yaml")), text).unwrap();
     }
+    let gateway = STRATEGY
+        .replace("NAME", "web")
+        .replace("TEAM", "search")
+        .replace("SERVICE", "web")
+        .replace("EXTRA", "failureLimit: 0")
+        .replace(
+            "    type: none\n",
+            "    type: gateway-api\n    gatewayApi:\n      httpRoute: web\n      stableService: web-stable\n      canaryService: web-canary\n",
+        );
+    std::fs::write(root.join("search").join("web.yaml"), gateway).unwrap();
     let loaded = canaryd::strategy_files::load_dir(&root);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let auth = with_auth.then(|| Tokens::load(&auth_file(&dir)).unwrap());
@@ -299,6 +309,19 @@ async fn bad_webhooks_get_the_right_status_and_a_clear_message() {
         StatusCode::NOT_FOUND,
         "not_found",
         "strategy payments/nope is not loaded",
+    );
+    let (status, answer) = api
+        .post(
+            "/api/v1/analyses",
+            json!({"strategy": "search/web", "environment": "production"}),
+        )
+        .await;
+    assert_error(
+        status,
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "router_unavailable",
+        "the gateway-api router needs a Kubernetes client",
     );
     let (status, answer) = api.get("/api/v1/analyses/does-not-exist").await;
     assert_error(
@@ -595,7 +618,7 @@ async fn strategies_are_listed_and_shown() {
         .iter()
         .map(|s| s["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["payments/checkout", "search/indexer"]);
+    assert_eq!(ids, ["payments/checkout", "search/indexer", "search/web"]);
     let (status, one) = api.get("/api/v1/strategies/search/indexer").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -766,7 +789,7 @@ async fn tokens_confine_each_team_to_its_own_analyses() {
         None,
     )
     .await;
-    assert_eq!(strategies.as_array().unwrap().len(), 1);
+    assert_eq!(strategies.as_array().unwrap().len(), 2, "search's own two");
     let (_, everything) = call(Method::GET, "/api/v1/analyses".into(), Some("admin"), None).await;
     assert_eq!(everything.as_array().unwrap().len(), 1);
 
@@ -866,4 +889,72 @@ async fn every_documented_path_answers_as_documented() {
             }
         }
     }
+}
+
+async fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_canaryd"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaryd_wait_exits_zero_when_deployed_and_one_otherwise() {
+    let api = api(false).await;
+    let deployed = api.start(checkout()).await;
+    let rolled_back = api.start(indexer("staging")).await;
+    api.wait_status(&deployed, "RUNNING").await;
+    api.wait_status(&rolled_back, "RUNNING").await;
+    let wait = |id: String| {
+        let url = api.url.clone();
+        tokio::spawn(async move { cli(&["wait", &id, "--url", &url, "--poll", "100ms"]).await })
+    };
+    let (waiting_deployed, waiting_rolled_back) =
+        (wait(deployed.clone()), wait(rolled_back.clone()));
+    api.post(
+        &format!("/api/v1/analyses/{deployed}/promote"),
+        json!({"reason": "go"}),
+    )
+    .await;
+    api.post(
+        &format!("/api/v1/analyses/{rolled_back}/rollback"),
+        json!({"reason": "stop"}),
+    )
+    .await;
+
+    let (code, stdout, _) = waiting_deployed.await.unwrap();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("DEPLOYED step 1/2 canary 100% — promoted"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = waiting_rolled_back.await.unwrap();
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("ROLLED_BACK") && stdout.contains("rollback by anonymous: stop"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = cli(&["status", &deployed, "--url", &api.url]).await;
+    assert_eq!(
+        (code, stdout.starts_with("DEPLOYED")),
+        (0, true),
+        "{stdout}"
+    );
+    let (code, _, stderr) = cli(&["status", "nope", "--url", &api.url]).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("404") && stderr.contains("analysis nope not found"),
+        "{stderr}"
+    );
 }

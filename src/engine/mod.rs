@@ -74,6 +74,9 @@ pub enum EngineError {
     ShuttingDown,
     #[error("Idempotency-Key {0:?} was already used for a different request")]
     IdempotencyConflict(String),
+    /// The strategy's router cannot be driven by this canaryd.
+    #[error("{0}")]
+    RouterUnavailable(String),
 }
 
 /// What a webhook started: a new analysis, or the one an earlier retry started.
@@ -168,6 +171,10 @@ impl Engine {
         }
         let now = chrono::Utc::now();
         let analysis = request.into_analysis(strategy, uuid::Uuid::now_v7().to_string(), now)?;
+        // Refuse now rather than start something that could not even be rolled back.
+        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
+            return Err(EngineError::RouterUnavailable(error.message));
+        }
         let freeze = self.freeze_of(&analysis.environment).await?;
         let mut message = format!(
             "created by {actor} for {} {} in {}",

@@ -40,6 +40,7 @@ const MAX_KEY_LENGTH: usize = 255;
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not application/json", body = ErrorBody),
         (status = 422, description = "invalid request", body = ErrorBody),
+        (status = 503, description = "the strategy's router is not available here", body = ErrorBody),
     )
 )]
 pub async fn start(

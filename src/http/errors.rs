@@ -93,6 +93,11 @@ impl From<EngineError> for ApiError {
             EngineError::IdempotencyConflict(key) => Self::invalid(format!(
                 "Idempotency-Key {key:?} was already used for a different request"
             )),
+            EngineError::RouterUnavailable(message) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "router_unavailable",
+                message,
+            ),
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
