@@ -14,12 +14,13 @@ use crate::domain::analysis::{Event, Operation, Record, RecordKind, Rejected, St
 use crate::domain::record::{Analysis, EventRecord};
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
-    AnalysisQuery, AnalysisStore, Change, Freeze, FreezeStore, IdempotencyKey, MetricsSource,
-    Notifier, PromotionGate, RouterProvider, StoreError,
+    AnalysisQuery, AnalysisStore, Change, FreezeStore, IdempotencyKey, MetricsSource, Notifier,
+    PromotionGate, RouterProvider, StoreError,
 };
 use crate::telemetry::Telemetry;
 
 mod checks;
+mod freezes;
 pub mod request;
 mod runner;
 
@@ -243,56 +244,6 @@ impl Engine {
             return Err(EngineError::IdempotencyConflict(key.key.clone()));
         }
         Ok(self.inner.ports.store.get(&id).await?)
-    }
-
-    async fn freeze_of(&self, environment: &str) -> Result<Option<Freeze>, EngineError> {
-        let freezes = self.inner.ports.freezes.freezes().await?;
-        Ok(freezes.into_iter().find(|f| f.environment == environment))
-    }
-
-    pub async fn freezes(&self) -> Result<Vec<Freeze>, EngineError> {
-        Ok(self.inner.ports.freezes.freezes().await?)
-    }
-
-    /// Freezes an environment: analyses created from now on wait in PENDING; running
-    /// ones continue.
-    pub async fn freeze(
-        &self,
-        environment: &str,
-        reason: &str,
-        actor: &str,
-    ) -> Result<Freeze, EngineError> {
-        let freeze = Freeze {
-            id: uuid::Uuid::now_v7().to_string(),
-            environment: environment.to_string(),
-            reason: reason.to_string(),
-            actor: actor.to_string(),
-            created_at: chrono::Utc::now(),
-        };
-        self.inner.ports.freezes.add_freeze(&freeze).await?;
-        tracing::info!(environment, reason, actor, "environment frozen");
-        Ok(freeze)
-    }
-
-    /// Lifts a freeze; once an environment has none left, its waiting analyses start.
-    pub async fn unfreeze(&self, id: &str, actor: &str) -> Result<Option<Freeze>, EngineError> {
-        let Some(freeze) = self.inner.ports.freezes.remove_freeze(id).await? else {
-            return Ok(None);
-        };
-        tracing::info!(environment = %freeze.environment, actor, "freeze lifted");
-        if self.freeze_of(&freeze.environment).await?.is_none() {
-            let waiting = AnalysisQuery {
-                statuses: vec![Status::Pending],
-                environment: Some(freeze.environment.clone()),
-                ..AnalysisQuery::default()
-            };
-            let mut pending = self.inner.ports.store.list(&waiting).await?;
-            pending.reverse(); // oldest first
-            for analysis in pending {
-                self.send(&analysis.id, Event::Start, false).await;
-            }
-        }
-        Ok(Some(freeze))
     }
 
     /// Applies an operation (pause, resume, promote, rollback, abort, retry).

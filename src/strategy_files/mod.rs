@@ -13,8 +13,10 @@ use crate::domain::strategy::{Strategy, StrategyId};
 
 mod catalog;
 mod diagnostics;
+mod judges;
 mod metrics;
 mod raw;
+mod router;
 #[cfg(test)]
 mod tests;
 mod validate;
