@@ -1,0 +1,140 @@
+//! `canaryd serve` as an operator meets it: safe refusals at start, and JSON logs whose
+//! lines carry the analysis span (id, team, service, environment).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn serve(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_canaryd"))
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn decide_only_strategies() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    std::fs::write(
+        dir.path().join("shop/web.yaml"),
+        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
+         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback_without_an_auth_file() {
+    let strategies = decide_only_strategies();
+    let (code, stderr) = serve(&[
+        "--listen",
+        "0.0.0.0:0",
+        "--strategies",
+        &strategies.path().display().to_string(),
+        "--database-url",
+        "memory:",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without --auth-file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn refuses_to_start_with_broken_strategies_naming_every_error() {
+    let strategies = decide_only_strategies();
+    let path = strategies.path().join("shop/web.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("weight: 25", "weight: 250");
+    std::fs::write(&path, text).unwrap();
+    let (code, stderr) = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--strategies",
+        &strategies.path().display().to_string(),
+        "--database-url",
+        "memory:",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("shop/web.yaml:12:15: steps[0].weight must be within 1..=100, found 250"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn refuses_an_auth_file_with_mistakes() {
+    let strategies = decide_only_strategies();
+    let auth = strategies.path().join("auth.yaml");
+    std::fs::write(
+        &auth,
+        "tokens:\n  - name: ci\n    team: shop\n    role: ci\n    sha256: nothex\n",
+    )
+    .unwrap();
+    let (code, stderr) = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--strategies",
+        &strategies.path().display().to_string(),
+        "--database-url",
+        "memory:",
+        "--auth-file",
+        &auth.display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("auth.yaml:2:5: token 'ci': sha256 must be 64 hex digits"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_analysis_span() {
+    let strategies = decide_only_strategies();
+    let logs = tempfile::tempdir().unwrap();
+    let canaryd = Canaryd::start(
+        strategies.path(),
+        "http://127.0.0.1:9",
+        &["--log-format", "json"],
+        logs.path(),
+    )
+    .await;
+    let id = canaryd
+        .start_analysis(json!({"strategy": "shop/web", "environment": "staging"}))
+        .await;
+    let line = wait_for(
+        "a log line of the analysis",
+        Duration::from_secs(10),
+        || async {
+            let log = canaryd.process.log();
+            log.lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|line| {
+                    line["message"] == "canary weight applied" && line["span"]["id"] == id.as_str()
+                })
+        },
+    )
+    .await;
+    assert_eq!(line["span"]["name"], "analysis");
+    assert_eq!(
+        (
+            line["span"]["team"].as_str(),
+            line["span"]["service"].as_str()
+        ),
+        (Some("shop"), Some("web"))
+    );
+    assert_eq!(line["span"]["environment"], "staging");
+    assert_eq!(line["weight"], 25);
+}
