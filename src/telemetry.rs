@@ -38,6 +38,18 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// `https://hooks.slack.com/…`: a URL without the path and query that may hold a secret.
+pub fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}/…",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?")
+        ),
+        Err(_) => "(invalid URL)".to_string(),
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
     pub team: String,
@@ -354,5 +366,23 @@ impl crate::ports::MetricsSource for TimedMetrics {
             .query_duration
             .observe(started.elapsed().as_secs_f64());
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn urls_in_logs_keep_only_scheme_and_host() {
+        assert_eq!(
+            redacted("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redacted("http://10.0.0.1:8080/gate?token=abc"),
+            "http://10.0.0.1/…"
+        );
+        assert_eq!(redacted("not a url"), "(invalid URL)");
     }
 }

@@ -14,7 +14,7 @@ use crate::domain::judge::show;
 use crate::domain::record::Analysis;
 use crate::domain::strategy::{Notification, NotificationFormat};
 use crate::ports::{Notice, Notifier, PromotionGate};
-use crate::telemetry::{NotificationLabels, Telemetry};
+use crate::telemetry::{NotificationLabels, Telemetry, redacted};
 
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -65,16 +65,18 @@ impl Webhooks {
     }
 
     /// Posts a payload, retrying 5xx and network errors; true once a 2xx answers.
+    /// Errors name the receiver by scheme and host only: webhook paths hold secrets.
     async fn deliver(&self, url: &str, payload: &Value) -> Result<(), String> {
         let mut last = String::new();
+        let shown = redacted(url);
         for attempt in 1..=self.settings.attempts.max(1) {
             match self.client.post(url).json(payload).send().await {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) if response.status().is_client_error() => {
-                    return Err(format!("{url} answered {}", response.status()));
+                    return Err(format!("{shown} answered {}", response.status()));
                 }
-                Ok(response) => last = format!("{url} answered {}", response.status()),
-                Err(error) => last = format!("{url}: {error}"),
+                Ok(response) => last = format!("{shown} answered {}", response.status()),
+                Err(error) => last = format!("{shown}: {}", error.without_url()),
             }
             if attempt < self.settings.attempts {
                 tokio::time::sleep(
@@ -205,7 +207,8 @@ impl PromotionGate for Webhooks {
         match self.client.post(url).json(&body).send().await {
             Ok(response) => response.status().is_success(),
             Err(error) => {
-                tracing::warn!(%url, %error, "confirm-promotion unreachable");
+                let error = error.without_url();
+                tracing::warn!(url = %redacted(url), %error, "confirm-promotion unreachable");
                 false
             }
         }

@@ -248,6 +248,7 @@ impl Runner {
                         .await;
                 }
             } else {
+                let url = crate::telemetry::redacted(&url);
                 tracing::info!(id = %analysis.id, %url, "confirm-promotion did not agree yet");
             }
         });
