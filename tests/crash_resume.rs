@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-const BODY: &str = "  interval: 2s\n  window: 4s\n  steps:\n    - weight: 10\n    - weight: 30\n    - weight: 50\n    - weight: 70\n    - weight: 100\n  \
+const BODY: &str = "  interval: 2s\n  window: 4s\n  steps:\n    - weight: 20\n    - weight: 30\n    - weight: 50\n    - weight: 70\n    - weight: 100\n  \
                     inconclusiveLimit: 3\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n";
 
 fn messages(events: &Value, kind: &str) -> Vec<String> {
@@ -30,7 +30,8 @@ async fn an_analysis_survives_kill_9_and_finishes_without_repeating_a_step() {
     let haproxy = HaproxyServer::start(stable.port, canary.port).await;
     let strategies = strategy_folder(&format!("127.0.0.1:{}", haproxy.admin_port), BODY);
     let state = tempfile::tempdir().unwrap();
-    let _load = Load::start(haproxy.url(), 100);
+    // 250 req/s: a healthy canary's checks see enough requests that noise never fails one.
+    let _load = Load::start(haproxy.url(), 250);
 
     let mut first = Canaryd::start(strategies.path(), &prometheus.url(), &[], state.path()).await;
     let id = first

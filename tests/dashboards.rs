@@ -170,7 +170,7 @@ async fn every_panel_query_returns_data_after_a_promotion_and_a_rollback() {
         logs.path(),
     )
     .await;
-    let _load = Load::start(haproxy.url(), 100);
+    let _load = Load::start(haproxy.url(), 250);
 
     let promoted = canaryd
         .start_analysis(json!({"strategy": "e2e/demo", "environment": "test"}))

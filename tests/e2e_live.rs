@@ -12,6 +12,11 @@ use tempfile::TempDir;
 
 const INTERVAL: Duration = Duration::from_secs(2);
 
+/// Requests per second through HAProxy where a healthy canary must pass: at 0.5% errors,
+/// 20% of 250 req/s gives a 2 s check about 100 canary requests, so more than 5% errors
+/// by chance is a one-in-a-million event (at 100 req/s it was about one in a hundred).
+const HEALTHY_LOAD: u32 = 250;
+
 /// Three steps checked every 2 s over a 4 s window, both built-in HTTP metrics.
 fn strategy_body(inconclusive_limit: u32) -> String {
     format!(
@@ -93,7 +98,7 @@ fn time(value: &Value) -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_canary_walks_every_step_to_deployed_with_haproxy_following() {
     let (stack, _) = stack(Options::default()).await;
-    let _load = Load::start(stack.haproxy.url(), 100);
+    let _load = Load::start(stack.haproxy.url(), HEALTHY_LOAD);
     let id = stack.canaryd.start_analysis(webhook()).await;
 
     // Watch HAProxy itself while the analysis runs: each settled step's weight must be
@@ -223,7 +228,7 @@ async fn a_canary_without_traffic_is_never_deployed_and_rolls_back_for_no_data()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_gone_for_good_rolls_back_after_the_inconclusive_limit_without_promoting() {
     let (mut stack, _) = stack(Options::default()).await;
-    let _load = Load::start(stack.haproxy.url(), 100);
+    let _load = Load::start(stack.haproxy.url(), HEALTHY_LOAD);
     let id = stack.canaryd.start_analysis(webhook()).await;
     wait_for("a first passing check", Duration::from_secs(30), || async {
         let analysis = stack.canaryd.analysis(&id).await;
@@ -269,7 +274,7 @@ async fn prometheus_back_within_the_inconclusive_limit_lets_the_canary_finish() 
         ..Options::default()
     })
     .await;
-    let _load = Load::start(stack.haproxy.url(), 100);
+    let _load = Load::start(stack.haproxy.url(), HEALTHY_LOAD);
     let id = stack.canaryd.start_analysis(webhook()).await;
     wait_for("a first passing check", Duration::from_secs(30), || async {
         (stack.canaryd.analysis(&id).await["checksDone"].as_u64() >= Some(1)).then_some(())
@@ -320,11 +325,17 @@ async fn a_rollback_keeps_retrying_an_unreachable_runtime_api_until_weight_is_ze
     let _load = Load::start(stack.haproxy.url(), 100);
     let id = stack.canaryd.start_analysis(webhook()).await;
     wait_for(
-        "the first step's weight in HAProxy",
+        "canaryd to confirm the first step's weight",
         Duration::from_secs(20),
-        || async { (stack.haproxy.weights() == (80, 20)).then_some(()) },
+        // canaryd's own confirmation, after its read-back: closing the proxy between the
+        // set and the read-back would (rightly) fail the step instead.
+        || async {
+            let analysis = stack.canaryd.analysis(&id).await;
+            (analysis["status"] == "RUNNING" && analysis["canaryWeight"] == 20).then_some(())
+        },
     )
     .await;
+    assert_eq!(stack.haproxy.weights(), (80, 20));
     proxy.set_open(false);
 
     let retrying = wait_for(
