@@ -138,3 +138,59 @@ async fn json_logs_carry_the_analysis_span() {
     assert_eq!(line["span"]["environment"], "staging");
     assert_eq!(line["weight"], 25);
 }
+
+#[tokio::test]
+async fn sighup_reloads_strategies_and_keeps_the_old_ones_when_the_new_are_broken() {
+    let strategies = decide_only_strategies();
+    let logs = tempfile::tempdir().unwrap();
+    let canaryd = Canaryd::start(strategies.path(), "http://127.0.0.1:9", &[], logs.path()).await;
+    let path = strategies.path().join("shop/web.yaml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let hang_up = || {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(canaryd.process.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let first_weight = || async {
+        canaryd.get("/api/v1/strategies/shop/web").await["steps"][0]["weight"].as_u64()
+    };
+    assert_eq!(first_weight().await, Some(25));
+
+    std::fs::write(&path, original.replace("weight: 25", "weight: 40")).unwrap();
+    hang_up();
+    wait_for(
+        "the edited strategy to be served",
+        Duration::from_secs(10),
+        || async { (first_weight().await == Some(40)).then_some(()) },
+    )
+    .await;
+
+    std::fs::write(&path, original.replace("weight: 25", "weight: 400")).unwrap();
+    hang_up();
+    wait_for(
+        "the refusal to be logged",
+        Duration::from_secs(10),
+        || async {
+            canaryd
+                .process
+                .log()
+                .contains("strategies not reloaded")
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        canaryd
+            .process
+            .log()
+            .contains("steps[0].weight must be within 1..=100, found 400")
+    );
+    assert_eq!(
+        first_weight().await,
+        Some(40),
+        "the previous strategies stay in force"
+    );
+}

@@ -125,6 +125,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!(resumed = server.resumed, "analyses resumed");
+    // Registered before the port opens, so a SIGHUP can never find the default action
+    // (which would end the process).
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot listen for SIGHUP")?;
+    tokio::spawn(reload_on_hangup(
+        hangups,
+        server.engine.clone(),
+        args.strategies.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -138,6 +147,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     server.engine.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP reloads the strategies folder. A folder with any error is refused whole (every
+/// error logged) and the strategies in force stay; analyses under way keep the steps,
+/// limits and route they started with.
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    engine: crate::engine::Engine,
+    folder: PathBuf,
+) {
+    while hangups.recv().await.is_some() {
+        let loaded = strategy_files::load_dir(&folder);
+        if loaded.errors.is_empty() {
+            tracing::info!(count = loaded.strategies.len(), "strategies reloaded");
+            engine.set_strategies(loaded.strategies);
+        } else {
+            for error in &loaded.errors {
+                tracing::error!("{error}");
+            }
+            tracing::error!(
+                errors = loaded.errors.len(),
+                "strategies not reloaded; the previous ones stay in force"
+            );
+        }
+    }
 }
 
 async fn shutdown_signal() {

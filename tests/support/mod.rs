@@ -69,6 +69,13 @@ impl Process {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the process is running")
+    }
+
     /// `kill -9`, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
