@@ -126,6 +126,8 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 /// Every series canaryd exports, with the registry that encodes them.
 pub struct Telemetry {
     registry: Registry,
+    /// Serialises scrapes (see `encode_with_status_counts`).
+    scrape: std::sync::Mutex<()>,
     pub canary_weight: Family<ServiceLabels, Gauge>,
     pub check_value: Family<MetricLabels, FloatGauge>,
     pub check_threshold: Family<ThresholdLabels, FloatGauge>,
@@ -211,6 +213,7 @@ impl Default for Telemetry {
         );
         Self {
             registry,
+            scrape: std::sync::Mutex::new(()),
             canary_weight,
             check_value,
             check_threshold,
@@ -235,13 +238,6 @@ fn service(analysis: &Analysis) -> ServiceLabels {
 }
 
 impl Telemetry {
-    /// The text exposition of every series.
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
-        Ok(text)
-    }
-
     /// A new analysis: its service's series exist from now on (verdicts at 0), so
     /// `increase()` sees the first verdict.
     pub fn analysis_created(&self, analysis: &Analysis) {
@@ -313,8 +309,17 @@ impl Telemetry {
         }
     }
 
-    /// Replaces the per-status counts (taken from the store at scrape time).
-    pub fn set_status_counts(&self, counts: &[(String, String, Status, i64)]) {
+    /// The text exposition of every series, with `canaryd_analyses` replaced by
+    /// `counts` (taken from the store at scrape time). One lock covers clearing,
+    /// refilling and encoding, so concurrent scrapes never see a half-filled family.
+    pub fn encode_with_status_counts(
+        &self,
+        counts: &[(String, String, Status, i64)],
+    ) -> Result<String, std::fmt::Error> {
+        let _scrape = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.analyses.clear();
         for (team, environment, status, count) in counts {
             let labels = StatusLabels {
@@ -324,6 +329,9 @@ impl Telemetry {
             };
             self.analyses.get_or_create(&labels).set(*count);
         }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
     }
 }
 

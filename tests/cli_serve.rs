@@ -9,10 +9,19 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-fn serve(args: &[&str]) -> (i32, String) {
+/// `canaryd serve` with a memory store on `listen`, over `strategies`, plus `extra`.
+fn serve(listen: &str, strategies: &tempfile::TempDir, extra: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_canaryd"))
-        .arg("serve")
-        .args(args)
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--database-url",
+            "memory:",
+            "--strategies",
+        ])
+        .arg(strategies.path())
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -36,14 +45,7 @@ fn decide_only_strategies() -> tempfile::TempDir {
 #[test]
 fn refuses_to_listen_beyond_loopback_without_an_auth_file() {
     let strategies = decide_only_strategies();
-    let (code, stderr) = serve(&[
-        "--listen",
-        "0.0.0.0:0",
-        "--strategies",
-        &strategies.path().display().to_string(),
-        "--database-url",
-        "memory:",
-    ]);
+    let (code, stderr) = serve("0.0.0.0:0", &strategies, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("refusing to listen on 0.0.0.0:0 without --auth-file"),
@@ -59,14 +61,7 @@ fn refuses_to_start_with_broken_strategies_naming_every_error() {
         .unwrap()
         .replace("weight: 25", "weight: 250");
     std::fs::write(&path, text).unwrap();
-    let (code, stderr) = serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--strategies",
-        &strategies.path().display().to_string(),
-        "--database-url",
-        "memory:",
-    ]);
+    let (code, stderr) = serve("127.0.0.1:0", &strategies, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("shop/web.yaml:12:15: steps[0].weight must be within 1..=100, found 250"),
@@ -83,16 +78,11 @@ fn refuses_an_auth_file_with_mistakes() {
         "tokens:\n  - name: ci\n    team: shop\n    role: ci\n    sha256: nothex\n",
     )
     .unwrap();
-    let (code, stderr) = serve(&[
-        "--listen",
+    let (code, stderr) = serve(
         "127.0.0.1:0",
-        "--strategies",
-        &strategies.path().display().to_string(),
-        "--database-url",
-        "memory:",
-        "--auth-file",
-        &auth.display().to_string(),
-    ]);
+        &strategies,
+        &["--auth-file", &auth.display().to_string()],
+    );
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("auth.yaml:2:5: token 'ci': sha256 must be 64 hex digits"),

@@ -93,5 +93,4 @@ async fn an_analysis_survives_kill_9_and_finishes_without_repeating_a_step() {
         .map(|c| c["canaryWeight"].as_u64().unwrap())
         .collect();
     assert!(weights.windows(2).all(|w| w[0] <= w[1]), "{weights:?}");
-    let _ = canary;
 }

@@ -27,7 +27,6 @@ fn strategy_body(inconclusive_limit: u32) -> String {
 }
 
 struct Stack {
-    canary: DemoInstance,
     prometheus: PrometheusServer,
     haproxy: HaproxyServer,
     canaryd: Canaryd,
@@ -77,7 +76,6 @@ async fn stack(options: Options) -> (Stack, Option<SwitchableProxy>) {
     let logs = tempfile::tempdir().unwrap();
     let canaryd = Canaryd::start(strategies.path(), &prometheus.url(), &[], logs.path()).await;
     let stack = Stack {
-        canary,
         prometheus,
         haproxy,
         canaryd,
@@ -368,5 +366,4 @@ async fn a_rollback_keeps_retrying_an_unreachable_runtime_api_until_weight_is_ze
         .await;
     assert_eq!(analysis["status"], "ROLLED_BACK", "{analysis:#}");
     assert_eq!(stack.haproxy.weights(), (100, 0));
-    let _ = &stack.canary;
 }

@@ -372,3 +372,41 @@ async fn confirm_promotion_answering_2xx_promotes() {
     assert_eq!(deployed.state.canary_weight, 100);
     assert!(receiver.gate_calls.load(Ordering::SeqCst) >= 1);
 }
+
+#[tokio::test]
+async fn a_retried_analysis_notifies_and_runs_to_its_verdict() {
+    let (receiver, url) = receiver().await;
+    let setup = setup(
+        &notify(&format!("{url}/json"), "json", "pending, deployed"),
+        0.2,
+    );
+    let id = setup.start().await;
+    setup.wait_status(&id, Status::RolledBack).await;
+    *setup.metrics.0.lock().unwrap() = 0.01;
+    let retried = setup
+        .engine
+        .operate(&id, Operation::Retry, "release-manager", "fixed")
+        .await
+        .unwrap();
+    assert_eq!(retried.state.status, Status::Pending);
+    setup.wait_status(&id, Status::Deployed).await;
+    let statuses = wait_for(
+        "the pending and deployed notifications",
+        Duration::from_secs(10),
+        || async {
+            let received = receiver.received.lock().unwrap().clone();
+            let statuses: Vec<String> = received
+                .iter()
+                .map(|(_, body)| body["status"].as_str().unwrap().to_string())
+                .collect();
+            (statuses.len() == 2).then_some(statuses)
+        },
+    )
+    .await;
+    assert_eq!(statuses, ["PENDING", "DEPLOYED"]);
+    let refused = setup
+        .engine
+        .operate(&id, Operation::Abort, "someone", "too late")
+        .await;
+    assert!(refused.is_err(), "abort of a DEPLOYED analysis is refused");
+}

@@ -82,24 +82,8 @@ impl Template {
         })
     }
 
-    /// A template with no placeholders at all (for values that must be literal).
-    pub fn literal(text: &str) -> Self {
-        Self {
-            source: text.to_string(),
-            segments: vec![Segment::Literal(text.to_string())],
-        }
-    }
-
     pub fn source(&self) -> &str {
         &self.source
-    }
-
-    /// The variables this template uses, in order of first use.
-    pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().filter_map(|segment| match segment {
-            Segment::Variable(name) => Some(name.as_str()),
-            Segment::Literal(_) => None,
-        })
     }
 
     /// Renders the template; fails only when a variable has no value.
@@ -205,13 +189,6 @@ mod tests {
             template.render(&Variables::new()).unwrap_err(),
             MissingVariable("namespace".into())
         );
-    }
-
-    #[test]
-    fn lists_the_variables_it_uses() {
-        let template = Template::parse("{{service}}-{{track}}-{{service}}", known).unwrap();
-        let used: Vec<_> = template.variables().collect();
-        assert_eq!(used, ["service", "track", "service"]);
     }
 
     #[test]

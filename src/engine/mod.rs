@@ -274,12 +274,17 @@ impl Engine {
             .get(id)
             .await?
             .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
-        let updated = runner::apply_idle(&self.inner, analysis, &event).await?;
-        if !updated.state.status.is_terminal() {
-            self.spawn(updated.clone(), false);
-            if self.freeze_of(&updated.environment).await?.is_none() {
-                self.send(&updated.id, Event::Start, false).await;
-            }
+        // The analysis's own task applies it, exactly as for a running one.
+        let (reply, answer) = oneshot::channel();
+        let first = Message {
+            event,
+            reply: Some(reply),
+        };
+        self.spawn_with(analysis, false, Some(first));
+        let updated = answer.await.map_err(|_| EngineError::ShuttingDown)??;
+        let frozen = self.freeze_of(&updated.environment).await?.is_some();
+        if !updated.state.status.is_terminal() && !frozen {
+            self.send(&updated.id, Event::Start, false).await;
         }
         Ok(updated)
     }
@@ -294,6 +299,12 @@ impl Engine {
             ..AnalysisQuery::default()
         };
         let analyses = self.inner.ports.store.list(&active).await?;
+        let frozen: Vec<String> = self
+            .freezes()
+            .await?
+            .into_iter()
+            .map(|f| f.environment)
+            .collect();
         let count = analyses.len();
         for analysis in analyses {
             self.inner.ports.telemetry.analysis_created(&analysis);
@@ -301,8 +312,8 @@ impl Engine {
                 .ports
                 .telemetry
                 .weight_applied(&analysis, analysis.state.canary_weight);
-            let pending = analysis.state.status == Status::Pending
-                && self.freeze_of(&analysis.environment).await?.is_none();
+            let pending =
+                analysis.state.status == Status::Pending && !frozen.contains(&analysis.environment);
             let id = analysis.id.clone();
             self.spawn(analysis, true);
             if pending {
@@ -347,6 +358,10 @@ impl Engine {
     }
 
     fn spawn(&self, analysis: Analysis, resumed: bool) {
+        self.spawn_with(analysis, resumed, None);
+    }
+
+    fn spawn_with(&self, analysis: Analysis, resumed: bool, first: Option<Message>) {
         let (sender, inbox) = mpsc::channel(64);
         if let Ok(mut running) = self.inner.running.lock() {
             running.insert(analysis.id.clone(), sender);
@@ -354,7 +369,7 @@ impl Engine {
         let inner = Arc::clone(&self.inner);
         self.inner
             .tasks
-            .spawn(runner::run(inner, analysis, inbox, resumed));
+            .spawn(runner::run(inner, analysis, inbox, resumed, first));
     }
 
     /// Sends an event to a running analysis; with `wait`, until it has been applied.
@@ -393,8 +408,12 @@ impl Inner {
         self.running.lock().ok()?.get(id).cloned()
     }
 
+    /// Forgets a finished task's inbox, unless a newer task of the same analysis (a
+    /// retry) has registered its own since: only a closed inbox is removed.
     fn finished(&self, id: &str) {
-        if let Ok(mut running) = self.running.lock() {
+        if let Ok(mut running) = self.running.lock()
+            && running.get(id).is_some_and(mpsc::Sender::is_closed)
+        {
             running.remove(id);
         }
     }

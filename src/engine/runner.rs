@@ -38,6 +38,7 @@ pub(super) async fn run(
     analysis: Analysis,
     inbox: mpsc::Receiver<Message>,
     resumed: bool,
+    first: Option<Message>,
 ) {
     let span = tracing::info_span!(
         "analysis",
@@ -56,24 +57,8 @@ pub(super) async fn run(
         router_failures: 0,
         last_failure: None,
     };
-    runner.run(inbox, resumed).instrument(span).await;
+    runner.run(inbox, resumed, first).instrument(span).await;
     inner.finished(&id);
-}
-
-/// Applies an operation to an analysis that has no task (a terminal one).
-pub(super) async fn apply_idle(
-    inner: &Inner,
-    mut analysis: Analysis,
-    event: &Event,
-) -> Result<Analysis, Rejected> {
-    let now = chrono::Utc::now();
-    let (state, commands) = apply(&analysis.state, event, now)?;
-    analysis.state = state;
-    let change = change_of(&commands, Vec::new(), now);
-    if let Err(error) = inner.ports.store.save(&analysis, &change).await {
-        tracing::error!(%error, "could not store an operation");
-    }
-    Ok(analysis)
 }
 
 fn change_of(
@@ -95,9 +80,19 @@ fn change_of(
 }
 
 impl Runner {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Message>, resumed: bool) {
+    /// Runs until the analysis is terminal; `first` is handled before anything else
+    /// (an operation on a finished analysis, such as retry, starts its task).
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Message>,
+        resumed: bool,
+        first: Option<Message>,
+    ) {
         if resumed {
             self.reconcile().await;
+        }
+        if let Some(message) = first {
+            self.on_message(message).await;
         }
         loop {
             if let Some(work) = self.pending.pop_front() {

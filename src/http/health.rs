@@ -36,14 +36,16 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 pub async fn metrics(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let counts = state.history.status_counts().await?;
-    state.telemetry.set_status_counts(&counts);
-    let text = state.telemetry.encode().map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding_failed",
-            "cannot encode metrics",
-        )
-    })?;
+    let text = state
+        .telemetry
+        .encode_with_status_counts(&counts)
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding_failed",
+                "cannot encode metrics",
+            )
+        })?;
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok(([(axum::http::header::CONTENT_TYPE, content_type)], text).into_response())
 }

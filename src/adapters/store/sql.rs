@@ -308,28 +308,28 @@ impl FreezeStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Freeze {
-                    id: row.get(0),
-                    environment: row.get(1),
-                    reason: row.get(2),
-                    actor: row.get(3),
-                    created_at: parse_time(row.get(4))?,
-                })
-            })
-            .collect()
+        rows.iter().map(freeze_from).collect()
     }
 
+    /// One statement: two concurrent lifts of one freeze cannot both succeed.
     async fn remove_freeze(&self, id: &str) -> Result<Option<Freeze>, StoreError> {
-        let existing = self.freezes().await?.into_iter().find(|f| f.id == id);
-        if existing.is_some() {
-            sqlx::query("DELETE FROM freezes WHERE id = ?")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        }
-        Ok(existing)
+        let row = sqlx::query(
+            "DELETE FROM freezes WHERE id = ? RETURNING id, environment, reason, actor, created_at",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(freeze_from).transpose()
     }
+}
+
+fn freeze_from(row: &sqlx::sqlite::SqliteRow) -> Result<Freeze, StoreError> {
+    Ok(Freeze {
+        id: row.get(0),
+        environment: row.get(1),
+        reason: row.get(2),
+        actor: row.get(3),
+        created_at: parse_time(row.get(4))?,
+    })
 }

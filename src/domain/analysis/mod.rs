@@ -240,19 +240,6 @@ impl Operation {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Operation> {
-        [
-            Operation::Pause,
-            Operation::Resume,
-            Operation::Promote,
-            Operation::Rollback,
-            Operation::Abort,
-            Operation::Retry,
-        ]
-        .into_iter()
-        .find(|op| op.as_str() == text)
-    }
-
     /// The statuses in which this operation is allowed.
     pub fn allowed_in(self) -> &'static [Status] {
         use Status::*;
