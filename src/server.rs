@@ -3,27 +3,26 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
-
 use crate::adapters::notify::{WebhookSettings, Webhooks};
 use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
 use crate::adapters::router::Routers;
-use crate::adapters::store::memory::MemoryStore;
-use crate::adapters::store::sql::SqlStore;
+use crate::adapters::store::sql::{Dialect, SqlStore};
 use crate::auth::Tokens;
 use crate::engine::{Engine, EngineSettings, Ports, Strategies};
 use crate::http::{AppState, router};
-use crate::ports::{AnalysisStore, FreezeStore, HistoryStore};
+use crate::ports::RouterProvider;
 use crate::telemetry::{Telemetry, TimedMetrics};
 
 pub struct Settings {
     pub strategies: Strategies,
-    /// `sqlite://PATH` or `memory:`.
+    /// `sqlite://PATH`, `postgres://...` or `memory:`.
     pub database_url: String,
     pub prometheus: PrometheusSettings,
     pub auth: Option<Tokens>,
     pub engine: EngineSettings,
     pub webhooks: WebhookSettings,
+    /// The routers to drive; `None` for the real ones (HAProxy, decide-only).
+    pub routers: Option<Arc<dyn RouterProvider>>,
 }
 
 pub struct Server {
@@ -33,27 +32,10 @@ pub struct Server {
     pub resumed: usize,
 }
 
-type Stores = (
-    Arc<dyn AnalysisStore>,
-    Arc<dyn FreezeStore>,
-    Arc<dyn HistoryStore>,
-);
-
-async fn open_store(url: &str) -> anyhow::Result<Stores> {
-    if url == "memory:" {
-        let store = Arc::new(MemoryStore::default());
-        return Ok((store.clone(), store.clone(), store));
-    }
-    if url.starts_with("sqlite:") {
-        let store = Arc::new(SqlStore::connect(url).await?);
-        return Ok((store.clone(), store.clone(), store));
-    }
-    bail!("unsupported database URL {url:?}: use sqlite://PATH or memory:")
-}
-
-/// Opens the store, resumes every active analysis and builds the HTTP app.
+/// Opens the store, resumes every analysis left without a live replica and builds the
+/// HTTP app. A SQLite file already used by another process is refused here.
 pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
-    let (store, freezes, history) = open_store(&settings.database_url).await?;
+    let store = Arc::new(SqlStore::connect(&settings.database_url).await?);
     let telemetry = Arc::new(Telemetry::default());
     let prometheus = Prometheus::new(&settings.prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
     let metrics = TimedMetrics {
@@ -61,20 +43,30 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
         telemetry: Arc::clone(&telemetry),
     };
     let webhooks = Arc::new(Webhooks::new(settings.webhooks, Arc::clone(&telemetry)));
+    let routers = settings
+        .routers
+        .unwrap_or_else(|| Arc::new(Routers::default()));
     let ports = Ports {
-        store,
-        freezes,
-        telemetry: Arc::clone(&telemetry),
+        store: store.clone(),
+        routes: store.clone(),
+        leases: store.clone(),
+        inbox: store.clone(),
+        freezes: store.clone(),
+        telemetry: telemetry.clone(),
         gate: webhooks.clone(),
         metrics: Arc::new(metrics),
-        routers: Arc::new(Routers::default()),
+        routers,
         notifier: webhooks,
     };
-    let engine = Engine::new(ports, settings.strategies, settings.engine);
-    let resumed = engine.resume_all().await?;
+    let engine_settings = EngineSettings {
+        exclusive: store.dialect() == Dialect::Sqlite,
+        ..settings.engine
+    };
+    let engine = Engine::new(ports, settings.strategies, engine_settings);
+    let resumed = engine.start_replica().await?;
     let state = AppState {
         engine: engine.clone(),
-        history,
+        history: store,
         auth: settings.auth.map(Arc::new),
         telemetry,
     };

@@ -237,10 +237,10 @@ fn service(analysis: &Analysis) -> ServiceLabels {
     }
 }
 
-impl Telemetry {
+impl crate::ports::AnalysisTelemetry for Telemetry {
     /// A new analysis: its service's series exist from now on (verdicts at 0), so
     /// `increase()` sees the first verdict.
-    pub fn analysis_created(&self, analysis: &Analysis) {
+    fn analysis_created(&self, analysis: &Analysis) {
         let labels = service(analysis);
         let _ = self.canary_weight.get_or_create(&labels);
         for verdict in VERDICTS {
@@ -250,13 +250,13 @@ impl Telemetry {
         }
     }
 
-    pub fn weight_applied(&self, analysis: &Analysis, weight: u8) {
+    fn weight_applied(&self, analysis: &Analysis, weight: u8) {
         self.canary_weight
             .get_or_create(&service(analysis))
             .set(i64::from(weight));
     }
 
-    pub fn checked(&self, analysis: &Analysis, records: &[CheckRecord]) {
+    fn checked(&self, analysis: &Analysis, records: &[CheckRecord]) {
         let labels = service(analysis);
         for record in records {
             let metric = MetricLabels {
@@ -291,7 +291,7 @@ impl Telemetry {
         }
     }
 
-    pub fn finished(&self, analysis: &Analysis) {
+    fn finished(&self, analysis: &Analysis) {
         let status = analysis.state.status;
         self.verdicts
             .get_or_create(&verdict_labels(&service(analysis), status))
@@ -309,6 +309,15 @@ impl Telemetry {
         }
     }
 
+    fn router_failed(&self, router: &str) {
+        let labels = RouterLabels {
+            router: router.to_string(),
+        };
+        self.router_errors.get_or_create(&labels).inc();
+    }
+}
+
+impl Telemetry {
     /// The text exposition of every series, with `canaryd_analyses` replaced by
     /// `counts` (taken from the store at scrape time). One lock covers clearing,
     /// refilling and encoding, so concurrent scrapes never see a half-filled family.

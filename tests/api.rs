@@ -93,6 +93,7 @@ async fn api(with_auth: bool) -> Api {
         auth,
         engine: EngineSettings::default(),
         webhooks: WebhookSettings::default(),
+        routers: None,
     })
     .await
     .unwrap();

@@ -14,7 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use canaryd::adapters::notify::{WebhookSettings, Webhooks};
 use canaryd::adapters::router::Routers;
-use canaryd::adapters::store::memory::MemoryStore;
+use canaryd::adapters::store::sql::SqlStore;
 use canaryd::domain::Timestamp;
 use canaryd::domain::analysis::{Operation, Status};
 use canaryd::engine::{Engine, EngineSettings, Ports, StartRequest};
@@ -93,7 +93,7 @@ struct Setup {
     engine: Engine,
     metrics: Arc<Scripted>,
     telemetry: Arc<Telemetry>,
-    store: Arc<MemoryStore>,
+    store: Arc<SqlStore>,
 }
 
 fn strategy(extra: &str) -> canaryd::domain::strategy::Strategy {
@@ -115,11 +115,11 @@ fn strategy(extra: &str) -> canaryd::domain::strategy::Strategy {
     .expect("valid strategy")
 }
 
-fn setup(extra: &str, error_rate: f64) -> Setup {
+async fn setup(extra: &str, error_rate: f64) -> Setup {
     let strategy = strategy(extra);
     let metrics = Arc::new(Scripted(Mutex::new(error_rate)));
     let telemetry = Arc::new(Telemetry::default());
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(SqlStore::connect("memory:").await.unwrap());
     let webhooks = Arc::new(Webhooks::new(
         WebhookSettings {
             timeout: Duration::from_secs(2),
@@ -131,16 +131,21 @@ fn setup(extra: &str, error_rate: f64) -> Setup {
     ));
     let ports = Ports {
         store: store.clone(),
+        routes: store.clone(),
+        leases: store.clone(),
+        inbox: store.clone(),
         freezes: store.clone(),
-        telemetry: Arc::clone(&telemetry),
+        telemetry: telemetry.clone(),
         gate: webhooks.clone(),
         metrics: metrics.clone(),
         routers: Arc::new(Routers::default()),
         notifier: webhooks,
     };
     let strategies = BTreeMap::from([(strategy.id.clone(), strategy)]);
+    let engine = Engine::new(ports, strategies, EngineSettings::default());
+    engine.start_replica().await.unwrap();
     Setup {
-        engine: Engine::new(ports, strategies, EngineSettings::default()),
+        engine,
         metrics,
         telemetry,
         store,
@@ -198,7 +203,7 @@ async fn a_rollback_is_announced_in_json_and_slack_with_the_failing_metric() {
         "{}    - url: {url}/slack\n      format: slack\n      on: [rolled_back]\n",
         notify(&format!("{url}/json"), "json", "rolled_back, deployed")
     );
-    let setup = setup(&extra, 0.2);
+    let setup = setup(&extra, 0.2).await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::RolledBack).await;
     let received = wait_for("both notifications", Duration::from_secs(10), || async {
@@ -254,7 +259,7 @@ async fn a_rollback_is_announced_in_json_and_slack_with_the_failing_metric() {
 async fn a_receiver_answering_500_is_retried_until_it_takes_the_notification() {
     let (receiver, url) = receiver().await;
     receiver.failures.lock().unwrap().insert("json".into(), 2);
-    let setup = setup(&notify(&format!("{url}/json"), "json", "deployed"), 0.01);
+    let setup = setup(&notify(&format!("{url}/json"), "json", "deployed"), 0.01).await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::Deployed).await;
     wait_for(
@@ -274,7 +279,7 @@ async fn a_receiver_answering_500_is_retried_until_it_takes_the_notification() {
 #[tokio::test]
 async fn a_dead_receiver_changes_nothing_about_the_verdict_and_is_counted() {
     let dead = format!("http://127.0.0.1:{}/hook", free_port());
-    let setup = setup(&notify(&dead, "json", "rolled_back"), 0.2);
+    let setup = setup(&notify(&dead, "json", "rolled_back"), 0.2).await;
     let id = setup.start().await;
     let analysis = setup.wait_status(&id, Status::RolledBack).await;
     let started = analysis.state.started_at.unwrap();
@@ -292,7 +297,7 @@ async fn a_dead_receiver_changes_nothing_about_the_verdict_and_is_counted() {
 
 #[tokio::test]
 async fn a_manual_strategy_stays_paused_until_promoted() {
-    let setup = setup("  promotion: manual\n", 0.01);
+    let setup = setup("  promotion: manual\n", 0.01).await;
     let id = setup.start().await;
     let paused = setup.wait_status(&id, Status::Paused).await;
     assert!(
@@ -332,7 +337,7 @@ async fn confirm_promotion_answering_403_holds_promotion_while_a_failing_check_s
     let setup = setup(
         &format!("  gates:\n    confirmPromotion: {url}/gate\n"),
         0.01,
-    );
+    ).await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::Promoting).await;
     wait_for(
@@ -366,7 +371,7 @@ async fn confirm_promotion_answering_2xx_promotes() {
     let setup = setup(
         &format!("  gates:\n    confirmPromotion: {url}/gate\n"),
         0.01,
-    );
+    ).await;
     let id = setup.start().await;
     let deployed = setup.wait_status(&id, Status::Deployed).await;
     assert_eq!(deployed.state.canary_weight, 100);
@@ -379,7 +384,7 @@ async fn a_retried_analysis_notifies_and_runs_to_its_verdict() {
     let setup = setup(
         &notify(&format!("{url}/json"), "json", "pending, deployed"),
         0.2,
-    );
+    ).await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::RolledBack).await;
     *setup.metrics.0.lock().unwrap() = 0.01;

@@ -45,7 +45,7 @@ impl Prometheus {
         let mut headers = HeaderMap::new();
         let sensitive = |value: String| {
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                QueryError("credentials contain characters not allowed in a header".into())
+                QueryError::Config("credentials contain characters not allowed in a header".into())
             })?;
             value.set_sensitive(true);
             Ok::<_, QueryError>(value)
@@ -61,9 +61,9 @@ impl Prometheus {
         }
         for (name, value) in &settings.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| QueryError(format!("invalid header name {name:?}")))?;
+                .map_err(|_| QueryError::Config(format!("invalid header name {name:?}")))?;
             let value = HeaderValue::from_str(value)
-                .map_err(|_| QueryError(format!("invalid value for header {name}")))?;
+                .map_err(|_| QueryError::Config(format!("invalid value for header {name}")))?;
             headers.insert(name, value);
         }
         let http = reqwest::Client::builder()
@@ -71,9 +71,9 @@ impl Prometheus {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
             .build()
-            .map_err(|e| QueryError(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| QueryError::Config(format!("cannot build the HTTP client: {e}")))?;
         let client = Client::from(http, &settings.url)
-            .map_err(|e| QueryError(format!("invalid Prometheus URL {:?}: {e}", settings.url)))?;
+            .map_err(|e| QueryError::Config(format!("invalid Prometheus URL {:?}: {e}", settings.url)))?;
         Ok(Self {
             client,
             timeout: settings.timeout,
@@ -86,7 +86,10 @@ impl Prometheus {
 }
 
 fn describe(error: prometheus_http_query::Error) -> QueryError {
-    QueryError(format!("Prometheus query failed: {error}"))
+    match error {
+        prometheus_http_query::Error::Prometheus(_) => QueryError::Refused(error.to_string()),
+        other => QueryError::Unreachable(other.to_string()),
+    }
 }
 
 #[async_trait]
@@ -106,7 +109,7 @@ impl MetricsSource for Prometheus {
                 [one] => Ok(Some(one.sample().value())),
                 many => Err(several_series(many.len())),
             },
-            Data::Matrix(_) => Err(QueryError(
+            Data::Matrix(_) => Err(QueryError::Shape(
                 "the query returned a range vector; a check needs an instant value".into(),
             )),
         }
@@ -134,13 +137,15 @@ impl MetricsSource for Prometheus {
                 [one] => Ok(one.samples().iter().map(|s| s.value()).collect()),
                 many => Err(several_series(many.len())),
             },
-            _ => Err(QueryError("a range query did not return a matrix".into())),
+            _ => Err(QueryError::Shape(
+                "a range query did not return a matrix".into(),
+            )),
         }
     }
 }
 
 fn several_series(count: usize) -> QueryError {
-    QueryError(format!(
+    QueryError::Shape(format!(
         "the query returned {count} series; a check needs exactly one: aggregate it (e.g. sum(...) or max(...))"
     ))
 }
@@ -191,6 +196,10 @@ mod tests {
         settings.timeout = Duration::from_millis(500);
         let prometheus = Prometheus::new(&settings).unwrap();
         let error = prometheus.instant("up").await.unwrap_err();
-        assert!(error.0.starts_with("Prometheus query failed"), "{error}");
+        assert_eq!(error.metric_label(), "unreachable");
+        assert!(
+            error.to_string().starts_with("Prometheus query failed"),
+            "{error}"
+        );
     }
 }

@@ -45,8 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(serve::run(args))?;
-            Ok(ExitCode::SUCCESS)
+            runtime.block_on(serve::run(args))
         }
         Command::Validate { paths, strategies } => {
             let paths = if paths.is_empty() {

@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -10,6 +13,7 @@ use crate::adapters::notify::WebhookSettings;
 use crate::adapters::prometheus::PrometheusSettings;
 use crate::auth::Tokens;
 use crate::engine::EngineSettings;
+use crate::ports::StoreError;
 use crate::server::{Settings, assemble};
 use crate::strategy_files;
 use crate::telemetry::{LogFormat, init_logging};
@@ -61,6 +65,18 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     #[arg(long, env = "CANARYD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// How long this replica's hold on its analyses lasts without a heartbeat. With
+    /// Postgres, another replica resumes a dead one's analyses after it.
+    #[arg(long, env = "CANARYD_LEASE_TTL", default_value = "15s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+}
+
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < Duration::from_secs(3) {
+        return Err("must be at least 3s: the heartbeat runs every third of it".into());
+    }
+    Ok(ttl)
 }
 
 impl ServeArgs {
@@ -81,7 +97,9 @@ impl ServeArgs {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// Exit 1 when the database is held by another canaryd or this replica lost its lease
+/// (a supervisor starts it again as a new replica); errors otherwise.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let auth = match &args.auth_file {
         Some(path) => Some(Tokens::load(path).map_err(|errors| {
@@ -109,12 +127,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(count = loaded.strategies.len(), folder = %args.strategies.display(), "strategies loaded");
-    let server = assemble(Settings {
+    let assembled = assemble(Settings {
         strategies: loaded.strategies,
         database_url: args.database_url.clone(),
         prometheus: args.prometheus()?,
         auth,
-        engine: EngineSettings::default(),
+        engine: EngineSettings {
+            lease_ttl: args.lease_ttl,
+            ..EngineSettings::default()
+        },
         webhooks: WebhookSettings {
             public_url: args
                 .public_url
@@ -122,8 +143,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
             ..WebhookSettings::default()
         },
+        routers: None,
     })
-    .await?;
+    .await;
+    let server = match assembled {
+        Ok(server) => server,
+        Err(error) => {
+            if let Some(in_use @ StoreError::InUse { .. }) = error.downcast_ref::<StoreError>() {
+                eprintln!("canaryd: {in_use}");
+                return Ok(ExitCode::from(1));
+            }
+            return Err(error);
+        }
+    };
     tracing::info!(resumed = server.resumed, "analyses resumed");
     // Registered before the port opens, so a SIGHUP can never find the default action
     // (which would end the process).
@@ -138,15 +170,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
+    let lost_lease = Arc::new(AtomicBool::new(false));
+    let stop = {
+        let (engine, lost_lease) = (server.engine.clone(), Arc::clone(&lost_lease));
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = engine.lease_lost() => lost_lease.store(true, Ordering::SeqCst),
+            }
+        }
+    };
     axum::serve(listener, server.app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .context("HTTP server failed")?;
     tracing::info!(
         "shutting down: analyses stop after their current step and resume at the next start"
     );
     server.engine.shutdown().await;
-    Ok(())
+    if lost_lease.load(Ordering::SeqCst) {
+        eprintln!("canaryd: this replica lost its lease and stopped; start it again");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGHUP reloads the strategies folder. A folder with any error is refused whole (every

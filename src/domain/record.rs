@@ -29,6 +29,32 @@ pub struct Analysis {
     pub state: AnalysisState,
 }
 
+impl Analysis {
+    /// The identity of the route this analysis drives: the router type and its rendered
+    /// target. A `none` router shifts nothing, so its route is the strategy, service and
+    /// environment. At most one active analysis owns a route at any time.
+    pub fn route_key(&self) -> String {
+        match &self.route {
+            RouteTarget::Haproxy {
+                address, backend, ..
+            } => format!("haproxy:{address}:{backend}"),
+            RouteTarget::GatewayApi(target)
+            | RouteTarget::Istio(target)
+            | RouteTarget::Smi(target) => {
+                format!("{}:{}/{}", self.route.kind(), target.namespace, target.name)
+            }
+            RouteTarget::NginxIngress {
+                namespace,
+                canary_ingress,
+            } => format!("nginx-ingress:{namespace}/{canary_ingress}"),
+            RouteTarget::None => format!(
+                "none:{}:{}:{}",
+                self.strategy, self.service, self.environment
+            ),
+        }
+    }
+}
+
 /// The traffic split one analysis controls, with every template rendered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]

@@ -75,7 +75,7 @@ pub async fn run(
             Ok(measurement) => {
                 judge::evaluate(&metric.judge, measurement, metric.on_no_data, must_decide)
             }
-            Err(QueryError(error)) => Judgement::error(error),
+            Err(error) => Judgement::error(error.to_string()),
         };
         run.records
             .push(record(&metric.name, queries, judgement.clone()));
@@ -102,7 +102,7 @@ impl QueryContext<'_> {
         variables.insert("stepWindow".into(), promql_duration(self.step_window));
         template
             .render(&variables)
-            .map_err(|e| QueryError(e.to_string()))
+            .map_err(|e| QueryError::Render(e.to_string()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Freezes: while an environment is frozen, new analyses wait in PENDING; they start
 //! once its last freeze is lifted. Running analyses are not touched.
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Message};
 use crate::domain::analysis::{Event, Status};
 use crate::ports::{AnalysisQuery, Freeze};
 
@@ -49,8 +49,12 @@ impl Engine {
             };
             let mut pending = self.inner.ports.store.list(&waiting).await?;
             pending.reverse(); // oldest first
+            // Each starts if it owns its route; one waiting behind another starts when
+            // the route is handed to it.
             for analysis in pending {
-                self.send(&analysis.id, Event::Start, false).await;
+                if let Some(sender) = self.inner.sender(&analysis.id) {
+                    let _ = sender.send(Message::event(Event::Start)).await;
+                }
             }
         }
         Ok(Some(freeze))

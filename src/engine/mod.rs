@@ -1,6 +1,12 @@
-//! Runs analyses: one tokio task per active analysis feeds events to the state machine
-//! and executes the commands it returns through the ports. Every transition is stored
-//! before its commands run, so after a crash each analysis resumes where it stood.
+//! Runs analyses: one tokio task per analysis this replica holds feeds events to the
+//! state machine and executes the commands it returns through the ports. Every
+//! transition is stored, fenced by the analysis's lease, before its commands run.
+//!
+//! - `start`: the webhook, one transaction that also claims the route;
+//! - `operate`: operations, delivered to whichever replica runs the analysis;
+//! - `replica`: this process's lease, taking over analyses whose replica died, and the
+//!   inbox other replicas write to;
+//! - `runner`: the task of one analysis; `ownership`: its claim on the route.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,21 +16,27 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::domain::analysis::{Event, Operation, Record, RecordKind, Rejected, Status};
-use crate::domain::record::{Analysis, EventRecord};
+use crate::domain::analysis::{Event, Rejected};
+use crate::domain::record::Analysis;
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
-    AnalysisQuery, AnalysisStore, Change, FreezeStore, IdempotencyKey, MetricsSource, Notifier,
-    PromotionGate, RouterProvider, StoreError,
+    AnalysisStore, AnalysisTelemetry, FreezeStore, InboxStore, Lease, LeaseStore, MetricsSource,
+    Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake,
 };
-use crate::telemetry::Telemetry;
 
 mod checks;
 mod freezes;
+mod operate;
+mod ownership;
+mod replica;
 pub mod request;
 mod runner;
+mod start;
 
+pub use operate::OperationError;
+pub use replica::ReplicaHealth;
 pub use request::{InvalidRequest, StartRequest};
+pub use start::Started;
 
 /// Strategies by id, replaced whole when the folder is reloaded.
 pub type Strategies = BTreeMap<StrategyId, Strategy>;
@@ -36,6 +48,15 @@ pub struct EngineSettings {
     /// First pause between attempts; doubles up to `router_backoff_max`.
     pub router_backoff: Duration,
     pub router_backoff_max: Duration,
+    /// How long a replica's lease lasts without a heartbeat (`--lease-ttl`).
+    pub lease_ttl: Duration,
+    /// True when the store admits one process only (SQLite, behind its file lock): no
+    /// other replica can take work over, so an unrenewed lease never stops this one.
+    pub exclusive: bool,
+    /// How often the inbox is read for events sent by other replicas.
+    pub inbox_poll: Duration,
+    /// How long an operation waits for the replica that runs the analysis to answer.
+    pub remote_timeout: Duration,
 }
 
 impl Default for EngineSettings {
@@ -44,6 +65,10 @@ impl Default for EngineSettings {
             router_attempts: 3,
             router_backoff: Duration::from_millis(200),
             router_backoff_max: Duration::from_secs(5),
+            lease_ttl: Duration::from_secs(15),
+            exclusive: true,
+            inbox_poll: Duration::from_millis(200),
+            remote_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -51,8 +76,11 @@ impl Default for EngineSettings {
 /// The ports the engine works through.
 pub struct Ports {
     pub store: Arc<dyn AnalysisStore>,
+    pub routes: Arc<dyn RouteStore>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub inbox: Arc<dyn InboxStore>,
     pub freezes: Arc<dyn FreezeStore>,
-    pub telemetry: Arc<Telemetry>,
+    pub telemetry: Arc<dyn AnalysisTelemetry>,
     pub gate: Arc<dyn PromotionGate>,
     pub metrics: Arc<dyn MetricsSource>,
     pub routers: Arc<dyn RouterProvider>,
@@ -68,7 +96,7 @@ pub enum EngineError {
     #[error("analysis {0} not found")]
     NotFound(String),
     #[error("{0}")]
-    Rejected(#[from] Rejected),
+    Operation(#[from] OperationError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("canaryd is shutting down")]
@@ -80,27 +108,59 @@ pub enum EngineError {
     RouterUnavailable(String),
 }
 
-/// What a webhook started: a new analysis, or the one an earlier retry started.
-pub struct Started {
-    pub analysis: Analysis,
-    /// True when the `Idempotency-Key` named an analysis that already existed.
-    pub existing: bool,
+impl From<Rejected> for EngineError {
+    fn from(rejected: Rejected) -> Self {
+        EngineError::Operation(OperationError::Rejected(rejected))
+    }
 }
 
-type Reply = oneshot::Sender<Result<Analysis, Rejected>>;
+type Reply = oneshot::Sender<Result<Analysis, OperationError>>;
 
 /// What a running analysis task receives.
+enum Input {
+    Event(Event),
+    /// The route's previous owner ended: this analysis owns it now, under `epoch`.
+    Granted { epoch: i64 },
+}
+
 struct Message {
-    event: Event,
+    input: Input,
     reply: Option<Reply>,
+}
+
+impl Message {
+    fn event(event: Event) -> Self {
+        Self {
+            input: Input::Event(event),
+            reply: None,
+        }
+    }
+
+    fn of_wake(wake: Wake) -> (String, Self) {
+        match wake {
+            Wake::Superseded { id, by } => (id, Self::event(Event::Superseded { by })),
+            Wake::RouteGranted { id, epoch } => (
+                id,
+                Self {
+                    input: Input::Granted { epoch },
+                    reply: None,
+                },
+            ),
+        }
+    }
 }
 
 struct Inner {
     ports: Ports,
     settings: EngineSettings,
+    replica: replica::ReplicaLease,
     strategies: RwLock<Arc<Strategies>>,
-    /// Inboxes of running analysis tasks. A std `Mutex`: never held across an await.
+    /// Inboxes of this replica's analysis tasks. A std `Mutex`: never held across an
+    /// await, so a task can be registered and found without yielding.
     running: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    /// Analyses whose task stopped because the store failed; started again once the
+    /// store answers.
+    stalled: Mutex<HashMap<String, Lease>>,
     /// Serialises operations on analyses that have no task (terminal ones).
     idle_operations: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
@@ -114,12 +174,15 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(ports: Ports, strategies: Strategies, settings: EngineSettings) -> Self {
+        let replica = replica::ReplicaLease::new(settings.exclusive);
         Self {
             inner: Arc::new(Inner {
                 ports,
                 settings,
+                replica,
                 strategies: RwLock::new(Arc::new(strategies)),
                 running: Mutex::new(HashMap::new()),
+                stalled: Mutex::new(HashMap::new()),
                 idle_operations: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -143,256 +206,20 @@ impl Engine {
         &self.inner.ports.store
     }
 
-    /// Starts an analysis for a CI request; it supersedes any active analysis of the
-    /// same strategy, service and environment. With an idempotency key, a retry of the
-    /// same request returns the analysis the first one started.
-    pub async fn start(
-        &self,
-        request: StartRequest,
-        actor: &str,
-        key: Option<&str>,
-    ) -> Result<Started, EngineError> {
-        if self.inner.shutdown.is_cancelled() {
-            return Err(EngineError::ShuttingDown);
-        }
-        let strategies = self.strategies();
-        let strategy = parse_strategy_id(&request.strategy)
-            .and_then(|id| strategies.get(&id))
-            .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
-        let key = key.map(|key| IdempotencyKey {
-            team: strategy.id.team.clone(),
-            key: key.to_string(),
-            request_digest: request.digest(),
-        });
-        if let Some(existing) = self.existing(key.as_ref()).await? {
-            return Ok(Started {
-                analysis: existing,
-                existing: true,
-            });
-        }
-        let now = chrono::Utc::now();
-        let analysis = request.into_analysis(strategy, uuid::Uuid::now_v7().to_string(), now)?;
-        // Refuse now rather than start something that could not even be rolled back.
-        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
-            return Err(EngineError::RouterUnavailable(error.message));
-        }
-        let freeze = self.freeze_of(&analysis.environment).await?;
-        let mut message = format!(
-            "created by {actor} for {} {} in {}",
-            analysis.service,
-            analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
-            analysis.environment
-        );
-        if let Some(freeze) = &freeze {
-            message.push_str(&format!(
-                "; waiting: {} is frozen ({})",
-                freeze.environment, freeze.reason
-            ));
-        }
-        let record = Record {
-            kind: RecordKind::StatusChanged,
-            actor: actor.to_string(),
-            message,
-        };
-        let change = Change {
-            events: vec![EventRecord { at: now, record }],
-            checks: Vec::new(),
-        };
-        match self
-            .inner
-            .ports
-            .store
-            .create(&analysis, &change, key.as_ref())
-            .await
-        {
-            Err(StoreError::KeyTaken) => {
-                // A concurrent retry with the same key won the race.
-                let existing = self
-                    .existing(key.as_ref())
-                    .await?
-                    .ok_or_else(|| StoreError::Backend("idempotency key vanished".into()))?;
-                return Ok(Started {
-                    analysis: existing,
-                    existing: true,
-                });
-            }
-            other => other?,
-        }
-        self.inner.ports.telemetry.analysis_created(&analysis);
-        self.supersede(&analysis).await?;
-        self.spawn(analysis.clone(), false);
-        if freeze.is_none() {
-            self.send(&analysis.id, Event::Start, false).await;
-        }
-        tracing::info!(id = %analysis.id, strategy = %analysis.strategy, environment = %analysis.environment, "analysis accepted");
-        Ok(Started {
-            analysis,
-            existing: false,
-        })
-    }
-
-    /// The analysis an idempotency key already names, if the request is the same one.
-    async fn existing(
-        &self,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<Option<Analysis>, EngineError> {
-        let Some(key) = key else { return Ok(None) };
-        let Some((id, digest)) = self.inner.ports.store.find_key(&key.team, &key.key).await? else {
-            return Ok(None);
-        };
-        if digest != key.request_digest {
-            return Err(EngineError::IdempotencyConflict(key.key.clone()));
-        }
-        Ok(self.inner.ports.store.get(&id).await?)
-    }
-
-    /// Applies an operation (pause, resume, promote, rollback, abort, retry).
-    pub async fn operate(
-        &self,
-        id: &str,
-        operation: Operation,
-        actor: &str,
-        reason: &str,
-    ) -> Result<Analysis, EngineError> {
-        let event = Event::Operation {
-            operation,
-            actor: actor.to_string(),
-            reason: reason.to_string(),
-        };
-        if let Some(result) = self.ask(id, event.clone()).await {
-            return Ok(result?);
-        }
-        // No task: the analysis is terminal (only retry may apply) or unknown.
-        let _guard = self.inner.idle_operations.lock().await;
-        if let Some(result) = self.ask(id, event.clone()).await {
-            return Ok(result?);
-        }
-        let analysis = self
-            .inner
-            .ports
-            .store
-            .get(id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
-        // The analysis's own task applies it, exactly as for a running one.
-        let (reply, answer) = oneshot::channel();
-        let first = Message {
-            event,
-            reply: Some(reply),
-        };
-        self.spawn_with(analysis, false, Some(first));
-        let updated = answer.await.map_err(|_| EngineError::ShuttingDown)??;
-        let frozen = self.freeze_of(&updated.environment).await?.is_some();
-        if !updated.state.status.is_terminal() && !frozen {
-            self.send(&updated.id, Event::Start, false).await;
-        }
-        Ok(updated)
-    }
-
-    /// Resumes every non-terminal analysis, reconciling each router's real weight first.
-    pub async fn resume_all(&self) -> Result<usize, EngineError> {
-        let active = AnalysisQuery {
-            statuses: Status::ALL
-                .into_iter()
-                .filter(|s| !s.is_terminal())
-                .collect(),
-            ..AnalysisQuery::default()
-        };
-        let analyses = self.inner.ports.store.list(&active).await?;
-        let frozen: Vec<String> = self
-            .freezes()
-            .await?
-            .into_iter()
-            .map(|f| f.environment)
-            .collect();
-        let count = analyses.len();
-        for analysis in analyses {
-            self.inner.ports.telemetry.analysis_created(&analysis);
-            self.inner
-                .ports
-                .telemetry
-                .weight_applied(&analysis, analysis.state.canary_weight);
-            let pending =
-                analysis.state.status == Status::Pending && !frozen.contains(&analysis.environment);
-            let id = analysis.id.clone();
-            self.spawn(analysis, true);
-            if pending {
-                self.send(&id, Event::Start, false).await;
-            }
-        }
-        Ok(count)
-    }
-
-    /// Stops every analysis task after its current step; state is already stored.
+    /// Stops every analysis task after its current step (state is already stored) and
+    /// ends this replica's lease, so that other replicas resume its work at once.
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-    }
-
-    async fn supersede(&self, newer: &Analysis) -> Result<(), EngineError> {
-        let active = AnalysisQuery {
-            statuses: Status::ALL
-                .into_iter()
-                .filter(|s| !s.is_terminal())
-                .collect(),
-            team: Some(newer.strategy.team.clone()),
-            environment: Some(newer.environment.clone()),
-            limit: None,
-        };
-        for older in self.inner.ports.store.list(&active).await? {
-            let same = older.strategy == newer.strategy && older.service == newer.service;
-            if same && older.id != newer.id {
-                // Waits until the older task has stopped touching the router.
-                self.send(
-                    &older.id,
-                    Event::Superseded {
-                        by: newer.id.clone(),
-                    },
-                    true,
-                )
-                .await;
-            }
-        }
-        Ok(())
-    }
-
-    fn spawn(&self, analysis: Analysis, resumed: bool) {
-        self.spawn_with(analysis, resumed, None);
-    }
-
-    fn spawn_with(&self, analysis: Analysis, resumed: bool, first: Option<Message>) {
-        let (sender, inbox) = mpsc::channel(64);
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.insert(analysis.id.clone(), sender);
-        }
-        let inner = Arc::clone(&self.inner);
-        self.inner
-            .tasks
-            .spawn(runner::run(inner, analysis, inbox, resumed, first));
-    }
-
-    /// Sends an event to a running analysis; with `wait`, until it has been applied.
-    async fn send(&self, id: &str, event: Event, wait: bool) {
-        if wait {
-            let _ = self.ask(id, event).await;
-        } else if let Some(sender) = self.inner.sender(id) {
-            let _ = sender.send(Message { event, reply: None }).await;
+        let id = self.inner.replica.id();
+        if let Err(error) = self.inner.ports.leases.release(id).await {
+            tracing::warn!(%error, "could not release this replica's lease; others wait for it to expire");
         }
     }
 
-    /// Asks a running analysis to apply an event; `None` when it has no task.
-    async fn ask(&self, id: &str, event: Event) -> Option<Result<Analysis, Rejected>> {
-        let sender = self.inner.sender(id)?;
-        let (reply, answer) = oneshot::channel();
-        sender
-            .send(Message {
-                event,
-                reply: Some(reply),
-            })
-            .await
-            .ok()?;
-        answer.await.ok()
+    fn spawn(&self, analysis: Analysis, boot: runner::Boot, first: Option<Message>) -> bool {
+        self.inner.spawn(analysis, boot, first)
     }
 }
 
@@ -408,6 +235,38 @@ impl Inner {
         self.running.lock().ok()?.get(id).cloned()
     }
 
+    /// Starts the task of an analysis unless one runs already; false if one did.
+    fn spawn(
+        self: &Arc<Self>,
+        analysis: Analysis,
+        boot: runner::Boot,
+        first: Option<Message>,
+    ) -> bool {
+        let (sender, inbox) = mpsc::channel(64);
+        {
+            let Ok(mut running) = self.running.lock() else {
+                return false;
+            };
+            if running.get(&analysis.id).is_some_and(|s| !s.is_closed()) {
+                return false;
+            }
+            running.insert(analysis.id.clone(), sender);
+        }
+        let inner = Arc::clone(self);
+        self.tasks
+            .spawn(runner::run(inner, analysis, inbox, boot, first));
+        true
+    }
+
+    async fn deliver(&self, wakes: Vec<Wake>) {
+        for wake in wakes {
+            let (id, message) = Message::of_wake(wake);
+            if let Some(sender) = self.sender(&id) {
+                let _ = sender.send(message).await;
+            }
+        }
+    }
+
     /// Forgets a finished task's inbox, unless a newer task of the same analysis (a
     /// retry) has registered its own since: only a closed inbox is removed.
     fn finished(&self, id: &str) {
@@ -416,6 +275,25 @@ impl Inner {
         {
             running.remove(id);
         }
+    }
+
+    fn stalled(&self, id: &str, lease: &Lease) {
+        if let Ok(mut stalled) = self.stalled.lock() {
+            stalled.insert(id.to_string(), lease.clone());
+        }
+    }
+
+    fn take_stalled(&self, id: &str) -> Option<Lease> {
+        self.stalled.lock().ok()?.remove(id)
+    }
+
+    /// Delivers wakes from a task without making it wait on another task's inbox.
+    fn deliver_later(self: &Arc<Self>, wakes: Vec<Wake>) {
+        if wakes.is_empty() {
+            return;
+        }
+        let inner = Arc::clone(self);
+        self.tasks.spawn(async move { inner.deliver(wakes).await });
     }
 }
 

@@ -1,4 +1,9 @@
 //! The task that runs one analysis: timers, events, and the commands they produce.
+//!
+//! A transition is stored before any of its commands runs. When it cannot be stored
+//! (shutdown, the store failing, or the lease gone to another replica) the task stops
+//! where it stands, and its queued commands are dropped: the stored state is the truth
+//! the analysis resumes from.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -7,28 +12,58 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::{Inner, Message, checks};
-use crate::domain::analysis::{
-    Command, Event, Record, RecordKind, Rejected, SYSTEM_ACTOR, Status, apply,
-};
+use super::operate::OperationError;
+use super::{Inner, Input, Message, checks};
+use crate::domain::analysis::{Command, Event, Status, apply};
 use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
-use crate::ports::{Change, Notice, RouterError, TrafficRouter};
+use crate::ports::{Change, Lease, Notice, RouterError, StoreError, TrafficRouter};
+
+/// How a task starts.
+pub(super) enum Boot {
+    /// Just created: its lease, and the route's epoch if it owns the route already.
+    Created { lease: Lease, epoch: Option<i64> },
+    /// Taken over (after a restart, or from a replica that died): reconcile first.
+    Resumed { lease: Lease },
+    /// A terminal analysis, woken for an operation given as the first message.
+    Idle,
+}
 
 /// Work queued for the task, done one item at a time between looks at its inbox.
-enum Work {
+pub(super) enum Work {
     Event(Event, Vec<CheckRecord>),
     /// Ask the router for a weight (a `SetWeight` command).
     Shift(u8),
+    /// Start, if this analysis is PENDING, owns its route and is not frozen.
+    Begin,
 }
 
-struct Runner {
-    inner: Arc<Inner>,
-    analysis: Analysis,
-    router: Result<Box<dyn TrafficRouter>, RouterError>,
-    pending: VecDeque<Work>,
+/// The task must stop: its state could not be stored, or it may no longer act.
+pub(super) struct Stop;
+
+/// Why an event was not applied.
+pub(super) enum Failure {
+    Refused(OperationError),
+    Stop,
+}
+
+impl From<Stop> for Failure {
+    fn from(_: Stop) -> Self {
+        Failure::Stop
+    }
+}
+
+pub(super) struct Runner {
+    pub(super) inner: Arc<Inner>,
+    pub(super) analysis: Analysis,
+    pub(super) router: Result<Box<dyn TrafficRouter>, RouterError>,
+    pub(super) pending: VecDeque<Work>,
+    /// What this task's writes are fenced by; `None` only for an idle terminal analysis.
+    pub(super) lease: Option<Lease>,
+    /// The route's epoch while this analysis owns the route; `None` while it waits.
+    pub(super) epoch: Option<i64>,
     /// Consecutive weight changes that failed; sets the backoff before the next one.
-    router_failures: u32,
+    pub(super) router_failures: u32,
     /// The last failing metric result, named in notifications.
     last_failure: Option<CheckRecord>,
 }
@@ -37,7 +72,7 @@ pub(super) async fn run(
     inner: Arc<Inner>,
     analysis: Analysis,
     inbox: mpsc::Receiver<Message>,
-    resumed: bool,
+    boot: Boot,
     first: Option<Message>,
 ) {
     let span = tracing::info_span!(
@@ -54,10 +89,12 @@ pub(super) async fn run(
         analysis,
         router,
         pending: VecDeque::new(),
+        lease: None,
+        epoch: None,
         router_failures: 0,
         last_failure: None,
     };
-    runner.run(inbox, resumed, first).instrument(span).await;
+    runner.run(inbox, boot, first).instrument(span).await;
     inner.finished(&id);
 }
 
@@ -80,101 +117,171 @@ fn change_of(
 }
 
 impl Runner {
-    /// Runs until the analysis is terminal; `first` is handled before anything else
-    /// (an operation on a finished analysis, such as retry, starts its task).
-    async fn run(
-        mut self,
-        mut inbox: mpsc::Receiver<Message>,
-        resumed: bool,
-        first: Option<Message>,
-    ) {
-        if resumed {
-            self.reconcile().await;
-        }
-        if let Some(message) = first {
-            self.on_message(message).await;
-        }
-        loop {
-            if let Some(work) = self.pending.pop_front() {
-                if !self.work(work, &mut inbox).await {
-                    break;
-                }
-                continue;
+    /// Runs until the analysis is terminal or the task must stop.
+    async fn run(mut self, mut inbox: mpsc::Receiver<Message>, boot: Boot, first: Option<Message>) {
+        let booted = match boot {
+            Boot::Created { lease, epoch } => {
+                self.lease = Some(lease);
+                self.epoch = epoch;
+                self.pending.push_back(Work::Begin);
+                Ok(())
             }
-            if self.analysis.state.status.is_terminal() {
-                break;
+            Boot::Resumed { lease } => {
+                self.lease = Some(lease);
+                self.resume().await
             }
-            let due = self.until_next_check();
-            tokio::select! {
-                () = self.inner.shutdown.cancelled() => break,
-                message = inbox.recv() => match message {
-                    Some(message) => self.on_message(message).await,
-                    None => break,
-                },
-                () = sleep_or_never(due) => self.check().await,
+            Boot::Idle => Ok(()),
+        };
+        if booted.is_err() {
+            return;
+        }
+        if let Some(message) = first
+            && self.on_message(message).await.is_err()
+        {
+            return;
+        }
+        while self.step(&mut inbox).await.is_ok() {}
+    }
+
+    /// One turn of the loop: queued work first, then the inbox or the next check.
+    async fn step(&mut self, inbox: &mut mpsc::Receiver<Message>) -> Result<(), Stop> {
+        if let Some(work) = self.pending.pop_front() {
+            return self.work(work, inbox).await;
+        }
+        if self.analysis.state.status.is_terminal() {
+            return Err(Stop);
+        }
+        let due = self.until_next_check();
+        tokio::select! {
+            () = self.inner.shutdown.cancelled() => Err(Stop),
+            message = inbox.recv() => match message {
+                Some(message) => self.on_message(message).await,
+                None => Err(Stop),
+            },
+            () = sleep_or_never(due) => {
+                self.check().await;
+                Ok(())
             }
         }
     }
 
-    /// Does one item of work; false when the task must stop.
-    async fn work(&mut self, work: Work, inbox: &mut mpsc::Receiver<Message>) -> bool {
+    /// Does one item of work.
+    async fn work(&mut self, work: Work, inbox: &mut mpsc::Receiver<Message>) -> Result<(), Stop> {
         match work {
-            Work::Event(event, checks) => {
-                let _ = self.handle(&event, checks).await;
-                true
-            }
-            Work::Shift(weight) if weight != self.analysis.state.target_weight => true,
+            Work::Event(event, checks) => match self.handle(&event, checks).await {
+                Err(Failure::Stop) => Err(Stop),
+                _ => Ok(()),
+            },
+            Work::Begin => self.begin().await,
+            // A terminal analysis never touches the router again, and a weight that is
+            // no longer the target is not worth setting.
+            Work::Shift(_) if self.analysis.state.status.is_terminal() => Ok(()),
+            Work::Shift(weight) if weight != self.analysis.state.target_weight => Ok(()),
             Work::Shift(weight) => {
-                if self.router_failures > 0 {
-                    let backoff = self.backoff(self.router_failures);
-                    tokio::select! {
-                        () = self.inner.shutdown.cancelled() => return false,
-                        () = tokio::time::sleep(backoff) => {}
-                        message = inbox.recv() => {
-                            // Stay responsive while waiting to try the router again.
-                            self.pending.push_front(Work::Shift(weight));
-                            match message {
-                                Some(message) => self.on_message(message).await,
-                                None => return false,
-                            }
-                            return true;
-                        }
-                    }
+                if self.router_failures > 0 && !self.back_off(weight, inbox).await? {
+                    return Ok(());
                 }
-                let event = self.shift(weight).await;
+                let event = self.shift(weight).await?;
                 self.pending.push_back(Work::Event(event, Vec::new()));
-                true
+                Ok(())
             }
         }
     }
 
-    async fn on_message(&mut self, message: Message) {
-        let result = self
-            .handle(&message.event, Vec::new())
-            .await
-            .map(|()| self.analysis.clone());
-        if let Some(reply) = message.reply {
-            let _ = reply.send(result);
+    /// Waits before trying a failing router again, serving the inbox meanwhile; false
+    /// when a message came first (the shift is queued again, to be looked at anew).
+    async fn back_off(
+        &mut self,
+        weight: u8,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> Result<bool, Stop> {
+        let backoff = self.backoff(self.router_failures);
+        tokio::select! {
+            () = self.inner.shutdown.cancelled() => Err(Stop),
+            () = tokio::time::sleep(backoff) => Ok(true),
+            message = inbox.recv() => {
+                self.pending.push_front(Work::Shift(weight));
+                match message {
+                    Some(message) => self.on_message(message).await.map(|()| false),
+                    None => Err(Stop),
+                }
+            }
         }
     }
 
-    /// Applies an event, stores the transition, then queues or starts its commands.
-    async fn handle(&mut self, event: &Event, checks: Vec<CheckRecord>) -> Result<(), Rejected> {
+    async fn on_message(&mut self, message: Message) -> Result<(), Stop> {
+        let event = match message.input {
+            Input::Granted { epoch } => {
+                tracing::info!(epoch, "the route is ours now");
+                self.epoch = Some(epoch);
+                self.pending.push_back(Work::Begin);
+                return Ok(());
+            }
+            Input::Event(Event::Start) => {
+                self.pending.push_back(Work::Begin);
+                return Ok(());
+            }
+            Input::Event(event) => event,
+        };
+        let outcome = self.handle(&event, Vec::new()).await;
+        let (reply, result) = match outcome {
+            Ok(()) => (Ok(self.analysis.clone()), Ok(())),
+            Err(Failure::Refused(error)) => (Err(error), Ok(())),
+            Err(Failure::Stop) => (Err(OperationError::unavailable(&self.analysis.id)), Err(Stop)),
+        };
+        if let Some(sender) = message.reply {
+            let _ = sender.send(reply);
+        }
+        result
+    }
+
+    /// Starts a PENDING analysis that owns its route, unless its environment is frozen.
+    async fn begin(&mut self) -> Result<(), Stop> {
+        if self.analysis.state.status != Status::Pending || self.epoch.is_none() {
+            return Ok(());
+        }
+        let freezes = match self.inner.ports.freezes.freezes().await {
+            Ok(freezes) => freezes,
+            Err(error) => {
+                tracing::error!(%error, "cannot read freezes; the analysis waits for the store");
+                return self.stall();
+            }
+        };
+        if freezes
+            .iter()
+            .any(|f| f.environment == self.analysis.environment)
+        {
+            return Ok(());
+        }
+        match self.handle(&Event::Start, Vec::new()).await {
+            Err(Failure::Stop) => Err(Stop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies an event and stores the transition; only then queues its commands.
+    pub(super) async fn handle(
+        &mut self,
+        event: &Event,
+        checks: Vec<CheckRecord>,
+    ) -> Result<(), Failure> {
         let now = chrono::Utc::now();
-        let (state, commands) = apply(&self.analysis.state, event, now)?;
+        let (state, commands) = apply(&self.analysis.state, event, now)
+            .map_err(|rejected| Failure::Refused(OperationError::Rejected(rejected)))?;
         if state == self.analysis.state && commands.is_empty() {
             return Ok(());
         }
         let before = self.analysis.state.status;
-        self.analysis.state = state;
+        let mut next = self.analysis.clone();
+        next.state = state;
         let change = change_of(&commands, checks, now);
-        self.persist(&change).await;
-        if before != self.analysis.state.status {
-            tracing::info!(from = %before, to = %self.analysis.state.status, reason = %self.analysis.state.reason, "status changed");
-            if self.analysis.state.status.is_terminal() {
-                self.inner.ports.telemetry.finished(&self.analysis);
-            }
+        if before.is_terminal() && !next.state.status.is_terminal() {
+            self.take_over(&next, before, &change).await?;
+        } else {
+            self.persist(&next, &change).await?;
         }
+        self.analysis = next;
+        self.after_transition(before);
         for command in commands {
             match command {
                 Command::SetWeight { weight } => self.pending.push_back(Work::Shift(weight)),
@@ -184,6 +291,56 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    fn after_transition(&self, before: Status) {
+        let status = self.analysis.state.status;
+        if before != status {
+            tracing::info!(from = %before, to = %status, reason = %self.analysis.state.reason, "status changed");
+            if status.is_terminal() {
+                self.inner.ports.telemetry.finished(&self.analysis);
+            }
+        }
+    }
+
+    /// Stores a transition under this task's lease, retrying a store that fails
+    /// briefly. No command runs unless this succeeds.
+    pub(super) async fn persist(&mut self, next: &Analysis, change: &Change) -> Result<(), Stop> {
+        let Some(lease) = self.lease.clone() else {
+            return Err(Stop);
+        };
+        for attempt in 1..=3 {
+            if self.inner.shutdown.is_cancelled() {
+                return Err(Stop);
+            }
+            match self.inner.ports.store.save(next, change, &lease).await {
+                Ok(wakes) => {
+                    self.inner.deliver_later(wakes);
+                    return Ok(());
+                }
+                Err(StoreError::Fenced(_)) => {
+                    tracing::warn!("another replica runs this analysis now; this task stops");
+                    return Err(Stop);
+                }
+                Err(error) => {
+                    tracing::error!(%error, attempt, "could not store the analysis");
+                    tokio::select! {
+                        () = self.inner.shutdown.cancelled() => return Err(Stop),
+                        () = tokio::time::sleep(self.backoff(attempt)) => {}
+                    }
+                }
+            }
+        }
+        self.stall()
+    }
+
+    /// Stops the task until the store answers again; the last stored state stays.
+    pub(super) fn stall(&self) -> Result<(), Stop> {
+        tracing::error!("the analysis stops where it stands until the store answers again");
+        if let Some(lease) = &self.lease {
+            self.inner.stalled(&self.analysis.id, lease);
+        }
+        Err(Stop)
     }
 
     /// Sends the strategy's notifications for a status, off the decision path.
@@ -235,12 +392,7 @@ impl Runner {
         self.inner.tasks.spawn(async move {
             if gate.confirm(&url, &analysis).await {
                 if let Some(inbox) = inner.sender(&analysis.id) {
-                    let _ = inbox
-                        .send(Message {
-                            event: Event::PromotionConfirmed,
-                            reply: None,
-                        })
-                        .await;
+                    let _ = inbox.send(Message::event(Event::PromotionConfirmed)).await;
                 }
             } else {
                 let url = crate::telemetry::redacted(&url);
@@ -249,75 +401,7 @@ impl Runner {
         });
     }
 
-    /// Stores the analysis; a failing store is retried: no command runs before its
-    /// decision is durable.
-    async fn persist(&self, change: &Change) {
-        let mut attempt = 0;
-        loop {
-            match self.inner.ports.store.save(&self.analysis, change).await {
-                Ok(()) => return,
-                Err(error) => {
-                    attempt += 1;
-                    tracing::error!(%error, attempt, "could not store the analysis; retrying");
-                    tokio::select! {
-                        () = self.inner.shutdown.cancelled() => return,
-                        () = tokio::time::sleep(self.backoff(attempt)) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sets the router's weight, retrying a few times with backoff.
-    async fn shift(&mut self, weight: u8) -> Event {
-        let router = match &self.router {
-            Ok(router) => router,
-            Err(error) => {
-                return Event::RouterFailed {
-                    weight,
-                    error: error.message.clone(),
-                };
-            }
-        };
-        let attempts = self.inner.settings.router_attempts.max(1);
-        let mut last_error = String::new();
-        for attempt in 1..=attempts {
-            match router.set_weight(weight).await {
-                Ok(()) => {
-                    self.router_failures = 0;
-                    self.inner
-                        .ports
-                        .telemetry
-                        .weight_applied(&self.analysis, weight);
-                    tracing::info!(weight, "canary weight applied");
-                    return Event::WeightApplied { weight };
-                }
-                Err(error) => {
-                    let router = crate::telemetry::RouterLabels {
-                        router: self.analysis.route.kind().to_string(),
-                    };
-                    self.inner
-                        .ports
-                        .telemetry
-                        .router_errors
-                        .get_or_create(&router)
-                        .inc();
-                    tracing::warn!(weight, attempt, %error, "router refused the weight");
-                    last_error = error.message;
-                    if attempt < attempts {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                    }
-                }
-            }
-        }
-        self.router_failures += 1;
-        Event::RouterFailed {
-            weight,
-            error: last_error,
-        }
-    }
-
-    fn backoff(&self, failures: u32) -> Duration {
+    pub(super) fn backoff(&self, failures: u32) -> Duration {
         let settings = &self.inner.settings;
         let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
         settings
@@ -363,50 +447,6 @@ impl Runner {
             results: run.results,
         };
         self.pending.push_back(Work::Event(event, run.records));
-    }
-
-    /// After a restart: compare the router's real weight with what the analysis asked
-    /// for, and set it again where they differ.
-    async fn reconcile(&mut self) {
-        let state = &self.analysis.state;
-        if matches!(state.status, Status::Pending) || state.status.is_terminal() {
-            return;
-        }
-        let target = state.target_weight;
-        let actual = match &self.router {
-            Ok(router) => router.weight().await.ok(),
-            Err(_) => None,
-        };
-        if actual == Some(target) {
-            if !state.weight_settled()
-                || state.next_check_at.is_none() && state.status == Status::Running
-            {
-                self.pending.push_back(Work::Event(
-                    Event::WeightApplied { weight: target },
-                    Vec::new(),
-                ));
-            }
-            return;
-        }
-        let seen = actual.map_or("cannot be read".to_string(), |w| format!("is {w}%"));
-        let message = format!(
-            "resumed: the router's canary weight {seen}, the analysis expects {target}%; setting it again"
-        );
-        tracing::warn!("{message}");
-        let record = Record {
-            kind: RecordKind::RouterError,
-            actor: SYSTEM_ACTOR.to_string(),
-            message,
-        };
-        let change = Change {
-            events: vec![EventRecord {
-                at: chrono::Utc::now(),
-                record,
-            }],
-            checks: Vec::new(),
-        };
-        self.persist(&change).await;
-        self.pending.push_back(Work::Shift(target));
     }
 }
 

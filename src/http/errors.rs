@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::engine::EngineError;
+use crate::engine::{EngineError, OperationError};
 use crate::ports::StoreError;
 
 #[derive(Debug, Clone)]
@@ -64,7 +64,10 @@ impl From<StoreError> for ApiError {
                 "idempotency_conflict",
                 "the Idempotency-Key is in use",
             ),
-            StoreError::Backend(_) => {
+            StoreError::Conflict(_) => {
+                Self::new(StatusCode::CONFLICT, "concurrent_change", error.to_string())
+            }
+            StoreError::Fenced(_) | StoreError::InUse { .. } | StoreError::Backend(_) => {
                 tracing::error!(%error, "storage failed while serving a request");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -84,10 +87,18 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Invalid(invalid) => Self::invalid(invalid.to_string()),
             EngineError::NotFound(id) => Self::not_found(format!("analysis {id} not found")),
-            EngineError::Rejected(rejected) => Self::new(
+            EngineError::Operation(OperationError::Rejected(rejected)) => Self::new(
                 StatusCode::CONFLICT,
                 "not_allowed_in_status",
                 rejected.to_string(),
+            ),
+            EngineError::Operation(busy @ OperationError::RouteBusy { .. }) => {
+                Self::new(StatusCode::CONFLICT, "route_busy", busy.to_string())
+            }
+            EngineError::Operation(OperationError::Unavailable(message)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "analysis_unavailable",
+                message,
             ),
             EngineError::Store(store) => store.into(),
             EngineError::IdempotencyConflict(key) => Self::invalid(format!(

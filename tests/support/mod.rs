@@ -495,3 +495,4 @@ impl SwitchableProxy {
         self.open.store(open, Ordering::SeqCst);
     }
 }
+pub mod postgres;

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::timeout;
 
-use crate::ports::{RouterError, TrafficRouter};
+use crate::ports::{RouterError, TrafficRouter, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Address {
@@ -51,7 +51,7 @@ impl Haproxy {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
             if !valid {
-                return Err(RouterError::new(format!(
+                return Err(RouterError::Unsupported(format!(
                     "HAProxy {what} name {name:?} is not a valid HAProxy name"
                 )));
             }
@@ -86,11 +86,11 @@ impl Haproxy {
         };
         match timeout(self.timeout, exchange).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(RouterError::new(format!(
+            Ok(Err(error)) => Err(RouterError::Unreachable(format!(
                 "HAProxy Runtime API at {} failed on '{line}': {error}",
                 self.where_()
             ))),
-            Err(_) => Err(RouterError::new(format!(
+            Err(_) => Err(RouterError::Unreachable(format!(
                 "HAProxy Runtime API at {} did not answer '{line}' within {:?}",
                 self.where_(),
                 self.timeout
@@ -104,7 +104,7 @@ impl Haproxy {
         if reply.trim().is_empty() {
             Ok(())
         } else {
-            Err(RouterError::new(format!(
+            Err(RouterError::Refused(format!(
                 "HAProxy refused '{line}': {}",
                 reply.trim()
             )))
@@ -120,7 +120,7 @@ impl Haproxy {
             .next()
             .and_then(|first| first.parse().ok())
             .ok_or_else(|| {
-                RouterError::new(format!("HAProxy answered {:?} to '{line}'", reply.trim()))
+                RouterError::Refused(format!("HAProxy answered {:?} to '{line}'", reply.trim()))
             })
     }
 
@@ -148,7 +148,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 
 #[async_trait]
 impl TrafficRouter for Haproxy {
-    async fn set_weight(&self, weight: u8) -> Result<(), RouterError> {
+    /// HAProxy keeps no note of who wrote a weight; the writer is named in the log.
+    async fn set_weight(&self, weight: u8, _writer: &Writer) -> Result<(), RouterError> {
         let canary = weight.min(100);
         let stable = 100 - canary;
         // Take traffic away first, so a half-applied change errs toward less canary.
@@ -161,7 +162,7 @@ impl TrafficRouter for Haproxy {
         }
         let applied = self.weights().await?;
         if applied != (u32::from(stable), u32::from(canary)) {
-            return Err(RouterError::new(format!(
+            return Err(RouterError::NotApplied(format!(
                 "HAProxy reports stable/canary weights {}/{} after setting {stable}/{canary}",
                 applied.0, applied.1
             )));
@@ -193,7 +194,7 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap_err();
-        assert!(error.message.contains("not a valid HAProxy name"));
+        assert!(error.to_string().contains("not a valid HAProxy name"));
         assert!(
             Haproxy::new(
                 "unix:/run/h.sock",
@@ -216,7 +217,12 @@ mod tests {
             Duration::from_millis(500),
         )
         .unwrap();
-        let error = router.set_weight(0).await.unwrap_err();
-        assert!(error.message.contains("127.0.0.1:9"), "{error}");
+        let writer = Writer {
+            analysis_id: "a".into(),
+            epoch: 1,
+        };
+        let error = router.set_weight(0, &writer).await.unwrap_err();
+        assert_eq!(error.metric_label(), "unreachable");
+        assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
     }
 }

@@ -37,7 +37,7 @@ impl RouterProvider for Routers {
                 self.haproxy_timeout,
             )?)),
             RouteTarget::None => Ok(Box::new(none::DecideOnly::default())),
-            other => Err(RouterError::new(format!(
+            other => Err(RouterError::Unsupported(format!(
                 "the {} router needs a Kubernetes client, and none is configured",
                 other.kind()
             ))),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use async_trait::async_trait;
 
-use crate::ports::{RouterError, TrafficRouter};
+use crate::ports::{RouterError, TrafficRouter, Writer};
 
 #[derive(Debug, Default)]
 pub struct DecideOnly {
@@ -14,7 +14,7 @@ pub struct DecideOnly {
 
 #[async_trait]
 impl TrafficRouter for DecideOnly {
-    async fn set_weight(&self, weight: u8) -> Result<(), RouterError> {
+    async fn set_weight(&self, weight: u8, _writer: &Writer) -> Result<(), RouterError> {
         self.weight.store(weight, Ordering::SeqCst);
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! Analysis storage.
+//! Durable state: one SQL store over SQLite (one process) or Postgres (several replicas).
 
-pub mod memory;
+pub mod process_lock;
 pub mod sql;

@@ -43,6 +43,7 @@ pub fn apply(
             reason,
         } => t.operation(*operation, actor, reason)?,
         Event::Superseded { by } => t.superseded(by),
+        Event::Displaced { owner } => t.displaced(owner),
     }
     Ok(t.finish(state))
 }
@@ -375,16 +376,35 @@ impl Transition {
         self.shift(100);
     }
 
+    /// A newer analysis wants the route. Traffic goes back to stable first: one that
+    /// never shifted ends at once; one that did rolls back to 0 and then ends CANCELLED
+    /// (or keeps the verdict of a rollback already under way). Only then does the route
+    /// pass to the newer analysis.
     fn superseded(&mut self, by: &str) {
-        if self.state.status.is_terminal() {
-            return;
+        let reason = format!("superseded by {by}");
+        match self.state.status {
+            status if status.is_terminal() => {}
+            Status::Pending => self.change_status(Status::Cancelled, SYSTEM_ACTOR, reason),
+            Status::RollingBack => self.record(
+                RecordKind::StatusChanged,
+                SYSTEM_ACTOR,
+                format!("{reason}; finishing the rollback first"),
+            ),
+            _ => self.begin_rollback(
+                Status::Cancelled,
+                SYSTEM_ACTOR,
+                format!("{reason}; returning traffic to stable first"),
+            ),
         }
-        // The new analysis owns the router now: leave the weight to it.
-        self.change_status(
-            Status::Cancelled,
-            SYSTEM_ACTOR,
-            format!("superseded by {by}"),
-        );
+    }
+
+    /// Another analysis owns the route (state left by an older canaryd): end without
+    /// touching the router, which is not ours to drive.
+    fn displaced(&mut self, owner: &str) {
+        if !self.state.status.is_terminal() {
+            let reason = format!("route is owned by analysis {owner}");
+            self.change_status(Status::Cancelled, SYSTEM_ACTOR, reason);
+        }
     }
 
     fn operation(

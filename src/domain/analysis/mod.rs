@@ -276,8 +276,10 @@ pub enum Event {
         actor: String,
         reason: String,
     },
-    /// A newer analysis for the same strategy, service and environment took over.
+    /// A newer analysis for the same route arrived.
     Superseded { by: String },
+    /// Another analysis owns the route this one believed it drove.
+    Displaced { owner: String },
 }
 
 /// What the engine must do after a transition.

@@ -1,62 +1,25 @@
 //! The small traits the engine works through. Adapters implement them for Prometheus,
-//! HAProxy, Kubernetes, SQL databases and webhooks; tests use in-memory versions.
-
-use std::time::Duration;
+//! HAProxy, Kubernetes, SQL databases and webhooks; tests use in-memory or recording
+//! versions.
 
 use async_trait::async_trait;
 
 use crate::domain::Timestamp;
 use crate::domain::analysis::Status;
-use crate::domain::record::{Analysis, CheckRecord, EventRecord, RouteTarget};
+use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 
-/// Why a query gave no answer (as opposed to an answer of "no data").
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct QueryError(pub String);
+mod metrics;
+mod ownership;
+mod router;
+mod telemetry;
 
-/// A PromQL-compatible metrics backend.
-#[async_trait]
-pub trait MetricsSource: Send + Sync {
-    /// An instant query: `Ok(None)` when it returned no series.
-    async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError>;
-    /// A range query's sample values over `[end − range, end]` every `step`.
-    async fn range(
-        &self,
-        query: &str,
-        end: Timestamp,
-        range: Duration,
-        step: Duration,
-    ) -> Result<Vec<f64>, QueryError>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RouterError {
-    pub message: String,
-}
-
-impl RouterError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-/// Moves traffic between the stable and the canary of one route.
-#[async_trait]
-pub trait TrafficRouter: Send + Sync {
-    /// Sets the canary's share of traffic in percent (the stable gets the rest) and
-    /// verifies it took effect.
-    async fn set_weight(&self, weight: u8) -> Result<(), RouterError>;
-    /// The canary's current share as the router reports it.
-    async fn weight(&self) -> Result<u8, RouterError>;
-}
-
-/// Builds the router for a route target.
-pub trait RouterProvider: Send + Sync {
-    fn router(&self, target: &RouteTarget) -> Result<Box<dyn TrafficRouter>, RouterError>;
-}
+pub use metrics::{MetricsSource, QueryError};
+pub use ownership::{
+    Created, InboxMessage, InboxStore, Lease, LeaseStore, Replica, RouteOwnership, RouteStore,
+    TakeOver, Wake,
+};
+pub use router::{RouterError, RouterProvider, TrafficRouter, Writer};
+pub use telemetry::{AnalysisTelemetry, NoTelemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,8 +28,34 @@ pub enum StoreError {
     /// The idempotency key is already taken (by a concurrent request).
     #[error("idempotency key already used")]
     KeyTaken,
+    /// The write's lease is no longer current: another replica runs the analysis now.
+    #[error("analysis {0} is no longer leased to this replica; the write was refused")]
+    Fenced(String),
+    /// A concurrent change to the same analysis won; nothing was written.
+    #[error("analysis {0} was changed concurrently; try again")]
+    Conflict(String),
+    /// Another process holds the (single-process) database.
+    #[error(
+        "database {path} is in use by another canaryd ({holder}); SQLite serves one process: \
+         stop it, or use Postgres (--database-url postgres://...) for several replicas"
+    )]
+    InUse { path: String, holder: String },
     #[error("storage failed: {0}")]
     Backend(String),
+}
+
+impl StoreError {
+    /// A low-cardinality label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "not_found",
+            StoreError::KeyTaken => "key_taken",
+            StoreError::Fenced(_) => "fenced",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::InUse { .. } => "in_use",
+            StoreError::Backend(_) => "backend",
+        }
+    }
 }
 
 /// Filters for listing analyses, newest first.
@@ -94,20 +83,31 @@ pub struct IdempotencyKey {
     pub request_digest: String,
 }
 
-/// Durable analyses: each `save` stores the new state with its history atomically.
+/// Durable analyses: each write stores the new state with its history atomically.
 #[async_trait]
 pub trait AnalysisStore: Send + Sync {
-    /// Stores a new analysis; with a key, atomically records it too (`KeyTaken` if it exists).
+    /// Stores a new analysis leased to `replica` and, in the same transaction, makes it
+    /// its route's owner or the successor of the analysis that owns it (which is then
+    /// superseded). With a key, records it too (`KeyTaken` if it exists).
     async fn create(
         &self,
         analysis: &Analysis,
         change: &Change,
         key: Option<&IdempotencyKey>,
-    ) -> Result<(), StoreError>;
+        replica: &str,
+    ) -> Result<Created, StoreError>;
     /// The analysis id and request digest stored under a key.
     async fn find_key(&self, team: &str, key: &str)
     -> Result<Option<(String, String)>, StoreError>;
-    async fn save(&self, analysis: &Analysis, change: &Change) -> Result<(), StoreError>;
+    /// Stores a transition, fenced by `lease` (`Fenced` when it is no longer current).
+    /// A terminal transition of a route's owner hands the route to its successor; the
+    /// wakes name the analyses that must hear of it.
+    async fn save(
+        &self,
+        analysis: &Analysis,
+        change: &Change,
+        lease: &Lease,
+    ) -> Result<Vec<Wake>, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError>;
     async fn list(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError>;
 }

@@ -1,0 +1,211 @@
+//! The durable store through sqlx, on SQLite (embedded, WAL, one process) or Postgres
+//! (several replicas), with the same code and one migration folder per dialect. Each
+//! analysis row holds the analysis as JSON next to the columns queries filter on; events
+//! and checks are append-only. Every write is one transaction and, on SQLite,
+//! synchronous=FULL: a decision is on disk before the engine acts on it.
+//!
+//! Queries use `$N` placeholders, which both dialects accept; the few differences (row
+//! locks, the clock, how a write transaction begins) live in `Dialect`.
+
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
+
+use super::process_lock::ProcessLock;
+use crate::domain::Timestamp;
+use crate::domain::record::Analysis;
+use crate::ports::StoreError;
+
+mod analyses;
+mod history;
+mod leases;
+mod routes;
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Milliseconds since the epoch by the database's clock: leases are compared on one
+    /// clock, whatever the replicas' clocks say.
+    fn now_ms(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Dialect::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// Locks the selected rows until commit (SQLite's write transactions are already
+    /// serial: they begin IMMEDIATE).
+    fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// Held for the life of the store: one process per SQLite file.
+    _lock: Option<ProcessLock>,
+}
+
+pub(crate) type Tx = Transaction<'static, Any>;
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn time(at: &Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, StoreError> {
+    text.parse()
+        .map_err(|e| backend(format!("bad timestamp {text:?} in the database: {e}")))
+}
+
+fn document(analysis: &Analysis) -> Result<String, StoreError> {
+    serde_json::to_string(analysis).map_err(backend)
+}
+
+fn analysis_from(row: &AnyRow, column: usize) -> Result<Analysis, StoreError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    serde_json::from_str(&text)
+        .map_err(|e| backend(format!("unreadable analysis in the database: {e}")))
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A query built at run time from trusted fragments (the dialect's), never from input.
+fn sql(text: String) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+    sqlx::query(AssertSqlSafe(text))
+}
+
+/// What a database URL names.
+enum Target {
+    Sqlite { url: String, file: Option<std::path::PathBuf> },
+    Postgres(String),
+}
+
+fn target(url: &str) -> Result<Target, StoreError> {
+    if url == "memory:" {
+        return Ok(Target::Sqlite {
+            url: "sqlite::memory:".into(),
+            file: None,
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_string()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(backend(format!(
+            "unsupported database URL {url:?}: use sqlite://PATH, postgres://... or memory:"
+        )));
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(Target::Sqlite {
+            url: "sqlite::memory:".into(),
+            file: None,
+        });
+    }
+    // Created if missing, unless the URL says otherwise.
+    let query = if query.contains("mode=") {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(Target::Sqlite {
+        url: format!("sqlite://{path}?{query}"),
+        file: Some(std::path::PathBuf::from(path)),
+    })
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) `sqlite://PATH`, `postgres://...` or `memory:` (a
+    /// SQLite database that lives as long as the store) and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (pool, dialect, lock) = match target(url)? {
+            Target::Sqlite { url: sqlite_url, file } => {
+                let lock = file.as_deref().map(ProcessLock::acquire).transpose()?;
+                // An in-memory database is one connection's: keep exactly one open.
+                let connections = if file.is_some() { 4 } else { 1 };
+                let pool = AnyPoolOptions::new()
+                    .max_connections(connections)
+                    .min_connections(if file.is_some() { 0 } else { 1 })
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 5000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                connection.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url)
+                    .await
+                    .map_err(|e| backend(format!("cannot open {url}: {e}")))?;
+                (pool, Dialect::Sqlite, lock)
+            }
+            Target::Postgres(postgres_url) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(&postgres_url)
+                    .await
+                    .map_err(|e| backend(format!("cannot connect to Postgres: {e}")))?;
+                (pool, Dialect::Postgres, None)
+            }
+        };
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE,
+            Dialect::Postgres => &POSTGRES,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| backend(format!("cannot migrate the database: {e}")))?;
+        Ok(Self {
+            pool,
+            dialect,
+            _lock: lock,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once, so two
+    /// of them never deadlock upgrading a read lock.
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(backend)
+    }
+}
+

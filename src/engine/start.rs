@@ -1,0 +1,141 @@
+//! The CI webhook: a new analysis, stored with its claim on the route in one
+//! transaction. It owns the route when no other analysis is active on it; otherwise it
+//! waits as the route's successor while the owner returns traffic to stable.
+
+use super::runner::Boot;
+use super::{Engine, EngineError, parse_strategy_id};
+use crate::domain::analysis::{Record, RecordKind};
+use crate::domain::record::{Analysis, EventRecord};
+use crate::ports::{Change, IdempotencyKey, StoreError};
+
+use super::request::StartRequest;
+
+/// What a webhook started: a new analysis, or the one an earlier retry started.
+pub struct Started {
+    pub analysis: Analysis,
+    /// True when the `Idempotency-Key` named an analysis that already existed.
+    pub existing: bool,
+}
+
+impl Engine {
+    /// Starts an analysis for a CI request; it supersedes the active analysis of the
+    /// same route. With an idempotency key, a retry of the same request returns the
+    /// analysis the first one started.
+    ///
+    /// The work runs in a task of its own: a caller that goes away (a dropped HTTP
+    /// connection) cannot leave a stored analysis without its task.
+    pub async fn start(
+        &self,
+        request: StartRequest,
+        actor: &str,
+        key: Option<&str>,
+    ) -> Result<Started, EngineError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let engine = self.clone();
+        let (actor, key) = (actor.to_string(), key.map(str::to_string));
+        self.inner
+            .tasks
+            .spawn(async move { engine.start_now(request, &actor, key.as_deref()).await })
+            .await
+            .map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    async fn start_now(
+        &self,
+        request: StartRequest,
+        actor: &str,
+        key: Option<&str>,
+    ) -> Result<Started, EngineError> {
+        let strategies = self.strategies();
+        let strategy = parse_strategy_id(&request.strategy)
+            .and_then(|id| strategies.get(&id))
+            .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
+        let key = key.map(|key| IdempotencyKey {
+            team: strategy.id.team.clone(),
+            key: key.to_string(),
+            request_digest: request.digest(),
+        });
+        if let Some(existing) = self.existing(key.as_ref()).await? {
+            return Ok(existing);
+        }
+        let now = chrono::Utc::now();
+        let analysis = request.into_analysis(strategy, uuid::Uuid::now_v7().to_string(), now)?;
+        // Refuse now rather than start something that could not even be rolled back.
+        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
+            return Err(EngineError::RouterUnavailable(error.to_string()));
+        }
+        let change = self.creation(&analysis, actor, now).await?;
+        let store = &self.inner.ports.store;
+        let replica = self.inner.replica.id();
+        let created = match store.create(&analysis, &change, key.as_ref(), replica).await {
+            Err(StoreError::KeyTaken) => {
+                // A concurrent retry with the same key won the race.
+                return self.existing(key.as_ref()).await?.ok_or_else(|| {
+                    StoreError::Backend("idempotency key vanished".into()).into()
+                });
+            }
+            other => other?,
+        };
+        self.inner.ports.telemetry.analysis_created(&analysis);
+        let boot = Boot::Created {
+            lease: created.lease,
+            epoch: created.epoch,
+        };
+        self.spawn(analysis.clone(), boot, None);
+        self.inner.deliver(created.wakes).await;
+        tracing::info!(id = %analysis.id, strategy = %analysis.strategy, environment = %analysis.environment,
+            owns_route = created.epoch.is_some(), "analysis accepted");
+        Ok(Started {
+            analysis,
+            existing: false,
+        })
+    }
+
+    /// The audit record of a new analysis.
+    async fn creation(
+        &self,
+        analysis: &Analysis,
+        actor: &str,
+        now: crate::domain::Timestamp,
+    ) -> Result<Change, EngineError> {
+        let mut message = format!(
+            "created by {actor} for {} {} in {}",
+            analysis.service,
+            analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
+            analysis.environment
+        );
+        if let Some(freeze) = self.freeze_of(&analysis.environment).await? {
+            message.push_str(&format!(
+                "; waiting: {} is frozen ({})",
+                freeze.environment, freeze.reason
+            ));
+        }
+        let record = Record {
+            kind: RecordKind::StatusChanged,
+            actor: actor.to_string(),
+            message,
+        };
+        Ok(Change {
+            events: vec![EventRecord { at: now, record }],
+            checks: Vec::new(),
+        })
+    }
+
+    /// The analysis an idempotency key already names, if the request is the same one.
+    async fn existing(&self, key: Option<&IdempotencyKey>) -> Result<Option<Started>, EngineError> {
+        let Some(key) = key else { return Ok(None) };
+        let store = &self.inner.ports.store;
+        let Some((id, digest)) = store.find_key(&key.team, &key.key).await? else {
+            return Ok(None);
+        };
+        if digest != key.request_digest {
+            return Err(EngineError::IdempotencyConflict(key.key.clone()));
+        }
+        Ok(store.get(&id).await?.map(|analysis| Started {
+            analysis,
+            existing: true,
+        }))
+    }
+}

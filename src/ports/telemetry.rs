@@ -1,0 +1,26 @@
+//! What the engine reports about analyses, for metrics. The exporter behind it decides
+//! names and labels; the engine only says what happened.
+
+use crate::domain::record::{Analysis, CheckRecord};
+
+pub trait AnalysisTelemetry: Send + Sync {
+    /// A new or resumed analysis: its series exist from now on.
+    fn analysis_created(&self, analysis: &Analysis);
+    fn weight_applied(&self, analysis: &Analysis, weight: u8);
+    fn checked(&self, analysis: &Analysis, records: &[CheckRecord]);
+    /// The analysis reached its verdict.
+    fn finished(&self, analysis: &Analysis);
+    /// One failed attempt to drive a router of type `router`.
+    fn router_failed(&self, router: &str);
+}
+
+/// Reports nothing: for tests that do not look at metrics.
+pub struct NoTelemetry;
+
+impl AnalysisTelemetry for NoTelemetry {
+    fn analysis_created(&self, _analysis: &Analysis) {}
+    fn weight_applied(&self, _analysis: &Analysis, _weight: u8) {}
+    fn checked(&self, _analysis: &Analysis, _records: &[CheckRecord]) {}
+    fn finished(&self, _analysis: &Analysis) {}
+    fn router_failed(&self, _router: &str) {}
+}
