@@ -242,20 +242,37 @@ impl Inner {
         boot: runner::Boot,
         first: Option<Message>,
     ) -> bool {
-        let (sender, inbox) = mpsc::channel(64);
-        {
-            let Ok(mut running) = self.running.lock() else {
-                return false;
-            };
-            if running.get(&analysis.id).is_some_and(|s| !s.is_closed()) {
-                return false;
+        match self.register(&analysis.id) {
+            Some(inbox) => {
+                self.launch(analysis, inbox, boot, first);
+                true
             }
-            running.insert(analysis.id.clone(), sender);
+            None => false,
         }
+    }
+
+    /// Opens the inbox of an analysis's task before the task exists, so that nothing
+    /// sent to it in between is lost; `None` when a task runs already.
+    fn register(&self, id: &str) -> Option<mpsc::Receiver<Message>> {
+        let (sender, inbox) = mpsc::channel(64);
+        let mut running = self.running.lock().ok()?;
+        if running.get(id).is_some_and(|s| !s.is_closed()) {
+            return None;
+        }
+        running.insert(id.to_string(), sender);
+        Some(inbox)
+    }
+
+    fn launch(
+        self: &Arc<Self>,
+        analysis: Analysis,
+        inbox: mpsc::Receiver<Message>,
+        boot: runner::Boot,
+        first: Option<Message>,
+    ) {
         let inner = Arc::clone(self);
         self.tasks
             .spawn(runner::run(inner, analysis, inbox, boot, first));
-        true
     }
 
     async fn deliver(&self, wakes: Vec<Wake>) {
@@ -273,6 +290,12 @@ impl Inner {
         if let Ok(mut running) = self.running.lock()
             && running.get(id).is_some_and(mpsc::Sender::is_closed)
         {
+            running.remove(id);
+        }
+    }
+
+    fn unregister(&self, id: &str) {
+        if let Ok(mut running) = self.running.lock() {
             running.remove(id);
         }
     }

@@ -67,23 +67,33 @@ impl Engine {
             return Err(EngineError::RouterUnavailable(error.to_string()));
         }
         let change = self.creation(&analysis, actor, now).await?;
+        // Open its inbox first: a newer analysis may supersede this one the moment the
+        // transaction commits, before its task runs.
+        let inbox = self
+            .inner
+            .register(&analysis.id)
+            .ok_or_else(|| StoreError::Backend("analysis id in use".into()))?;
         let store = &self.inner.ports.store;
         let replica = self.inner.replica.id();
         let created = match store.create(&analysis, &change, key.as_ref(), replica).await {
-            Err(StoreError::KeyTaken) => {
-                // A concurrent retry with the same key won the race.
-                return self.existing(key.as_ref()).await?.ok_or_else(|| {
-                    StoreError::Backend("idempotency key vanished".into()).into()
-                });
+            Ok(created) => created,
+            Err(error) => {
+                self.inner.unregister(&analysis.id);
+                if matches!(error, StoreError::KeyTaken) {
+                    // A concurrent retry with the same key won the race.
+                    return self.existing(key.as_ref()).await?.ok_or_else(|| {
+                        StoreError::Backend("idempotency key vanished".into()).into()
+                    });
+                }
+                return Err(error.into());
             }
-            other => other?,
         };
         self.inner.ports.telemetry.analysis_created(&analysis);
         let boot = Boot::Created {
             lease: created.lease,
             epoch: created.epoch,
         };
-        self.spawn(analysis.clone(), boot, None);
+        self.inner.launch(analysis.clone(), inbox, boot, None);
         self.inner.deliver(created.wakes).await;
         tracing::info!(id = %analysis.id, strategy = %analysis.strategy, environment = %analysis.environment,
             owns_route = created.epoch.is_some(), "analysis accepted");

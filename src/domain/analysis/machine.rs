@@ -390,11 +390,14 @@ impl Transition {
                 SYSTEM_ACTOR,
                 format!("{reason}; finishing the rollback first"),
             ),
-            _ => self.begin_rollback(
-                Status::Cancelled,
-                SYSTEM_ACTOR,
-                format!("{reason}; returning traffic to stable first"),
-            ),
+            _ => {
+                self.record(
+                    RecordKind::StepChanged,
+                    SYSTEM_ACTOR,
+                    format!("{reason}: returning traffic to stable before the route passes on"),
+                );
+                self.begin_rollback(Status::Cancelled, SYSTEM_ACTOR, reason);
+            }
         }
     }
 
