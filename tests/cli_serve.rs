@@ -184,3 +184,26 @@ async fn sighup_reloads_strategies_and_keeps_the_old_ones_when_the_new_are_broke
         "the previous strategies stay in force"
     );
 }
+
+#[tokio::test]
+async fn a_second_process_on_one_sqlite_file_refuses_to_start_naming_the_first() {
+    let strategies = decide_only_strategies();
+    let state = tempfile::tempdir().unwrap();
+    let first = Canaryd::start(strategies.path(), "http://127.0.0.1:9", &[], state.path()).await;
+    let database = state.path().join("canaryd.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_canaryd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", database.display()))
+        .arg("--strategies")
+        .arg(strategies.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&database.display().to_string()), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", first.process.pid())), "{stderr}");
+    // The first one is untouched and still serves.
+    let health = reqwest::get(first.url("/readyz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

@@ -94,3 +94,72 @@ async fn an_analysis_survives_kill_9_and_finishes_without_repeating_a_step() {
         .collect();
     assert!(weights.windows(2).all(|w| w[0] <= w[1]), "{weights:?}");
 }
+
+/// Webhooks in flight when the process is killed: after the restart, every stored
+/// analysis either runs (the one owner of the route) or ended, and a retry with the
+/// same Idempotency-Key finds what the first call stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_webhooks_leaves_no_analysis_without_an_owner() {
+    let strategies = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(strategies.path().join("shop")).unwrap();
+    std::fs::write(
+        strategies.path().join("shop/web.yaml"),
+        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
+         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let prometheus = "http://127.0.0.1:9";
+    let mut canaryd = Canaryd::start(strategies.path(), prometheus, &[], state.path()).await;
+    let client = reqwest::Client::new();
+    let mut keys = Vec::new();
+    for (round, delay_ms) in [0u64, 1, 3, 6, 12].into_iter().enumerate() {
+        let url = canaryd.url("/api/v1/analyses");
+        let mut calls = Vec::new();
+        for n in 0..4 {
+            let key = format!("round-{round}-call-{n}");
+            keys.push(key.clone());
+            let request = client
+                .post(&url)
+                .header("Idempotency-Key", key)
+                .json(&json!({"strategy": "shop/web", "environment": "prod"}));
+            calls.push(tokio::spawn(async move { request.send().await }));
+        }
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        canaryd.process.kill();
+        for call in calls {
+            let _ = call.await;
+        }
+        canaryd = Canaryd::start(strategies.path(), prometheus, &[], state.path()).await;
+    }
+    let list = wait_for("one active analysis", Duration::from_secs(20), || async {
+        let list = canaryd.get("/api/v1/analyses?limit=200").await;
+        let list = list.as_array()?.clone();
+        let active: Vec<&Value> = list.iter().filter(|a| a["verdict"].is_null()).collect();
+        (active.len() == 1 && active[0]["canaryWeight"] == 25).then_some(list)
+    })
+    .await;
+    assert!(list.len() > 1, "some webhooks were stored before a kill: {list:?}");
+    for analysis in list.iter().filter(|a| !a["verdict"].is_null()) {
+        assert_eq!(analysis["status"], "CANCELLED", "{analysis}");
+    }
+    // A retry of every call: the same analysis when the first was stored, else a new one.
+    let stored: Vec<&str> = list.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    for key in keys {
+        let response = client
+            .post(canaryd.url("/api/v1/analyses"))
+            .header("Idempotency-Key", &key)
+            .json(&json!({"strategy": "shop/web", "environment": "prod"}))
+            .send()
+            .await
+            .unwrap();
+        let code = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        let id = answer["id"].as_str().unwrap().to_string();
+        match code {
+            200 => assert!(stored.contains(&id.as_str()), "{key}: {answer}"),
+            202 => assert!(!stored.contains(&id.as_str()), "{key}: {answer}"),
+            other => panic!("{key}: {other} {answer}"),
+        }
+    }
+}

@@ -367,6 +367,20 @@ impl Canaryd {
         extra: &[&str],
         log_dir: &Path,
     ) -> Self {
+        let database = format!("sqlite://{}", log_dir.join("canaryd.db").display());
+        Self::start_with_database(port, strategies, prometheus_url, &database, extra, log_dir)
+            .await
+    }
+
+    /// On `database_url` (a Postgres replica, say); logs go to `log_dir`.
+    pub async fn start_with_database(
+        port: u16,
+        strategies: &Path,
+        prometheus_url: &str,
+        database_url: &str,
+        extra: &[&str],
+        log_dir: &Path,
+    ) -> Self {
         let process = Process::spawn(
             "canaryd",
             Command::new(env!("CARGO_BIN_EXE_canaryd"))
@@ -378,7 +392,7 @@ impl Canaryd {
                 .arg("--prometheus-url")
                 .arg(prometheus_url)
                 .arg("--database-url")
-                .arg(format!("sqlite://{}", log_dir.join("canaryd.db").display()))
+                .arg(database_url)
                 .args(extra)
                 .env("RUST_LOG", "info"),
             log_dir.join(format!("canaryd-{port}.log")),
