@@ -177,7 +177,9 @@ impl Runner {
                     self.router_failures = 0;
                     let telemetry = &self.inner.ports.telemetry;
                     telemetry.weight_applied(&self.analysis, weight);
-                    tracing::info!(weight, %writer, "canary weight applied");
+                    let lease = self.lease.as_ref().map_or(0, |lease| lease.token);
+                    let replica = self.inner.replica.id();
+                    tracing::info!(weight, %writer, lease, replica, "canary weight applied");
                     return Ok(Event::WeightApplied { weight });
                 }
                 Err(error) => last_error = error,
