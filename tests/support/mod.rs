@@ -84,6 +84,30 @@ impl Process {
         }
     }
 
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit by itself; its exit code, or `None` at `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -291,10 +315,15 @@ pub struct DemoInstance {
 
 impl DemoInstance {
     pub async fn start(track: &str, error_rate: f64, latency_ms: u64) -> Self {
+        Self::start_service("demo", track, error_rate, latency_ms).await
+    }
+
+    /// An instance whose series carry `service`.
+    pub async fn start_service(service: &str, track: &str, error_rate: f64, latency_ms: u64) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let router = app(
-            "demo",
+            service,
             track,
             Behaviour {
                 error_rate,
