@@ -17,6 +17,7 @@ use canaryd::ports::{RouterError, RouterProvider, TrafficRouter, Writer};
 use canaryd::server::{Settings, assemble};
 use reqwest::Client;
 use serde_json::{Value, json};
+use support::postgres::PostgresServer;
 use support::wait_for;
 use tempfile::TempDir;
 
@@ -76,6 +77,11 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_on(None).await
+}
+
+/// The server on `database` (a SQLite file of its own by default).
+async fn server_on(database: Option<String>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("strategies");
     std::fs::create_dir_all(root.join("payments")).unwrap();
@@ -92,7 +98,8 @@ async fn server() -> Server {
     };
     let assembled = assemble(Settings {
         strategies: loaded.strategies,
-        database_url: format!("sqlite://{}", dir.path().join("canaryd.db").display()),
+        database_url: database
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("canaryd.db").display())),
         prometheus,
         auth: None,
         engine,
@@ -340,4 +347,32 @@ async fn a_webhook_whose_caller_hangs_up_still_starts_its_analysis() {
     for analysis in settled.iter().filter(|a| !a["verdict"].is_null()) {
         assert_eq!(analysis["status"], "CANCELLED", "{analysis}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_stops_the_analysis_before_any_router_write_and_it_resumes_after() {
+    let postgres = PostgresServer::start();
+    let server = server_on(Some(postgres.database("failing"))).await;
+    let id = server.start().await;
+    server.wait_weight(&id, 25).await;
+    let writes_before = server.writes();
+
+    postgres.stop();
+    let (status, answer) = server.operate(&id, "promote").await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(server.writes(), writes_before, "no router write without a stored decision");
+
+    postgres.start_again();
+    // The analysis resumes from what was stored (RUNNING at 25%), and obeys again.
+    let (status, answer) = wait_for("the analysis to answer again", Duration::from_secs(30), || async {
+        let (status, answer) = server.operate(&id, "promote").await;
+        (status == 200).then_some((status, answer))
+    })
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let deployed = server.wait_status(&id, "DEPLOYED").await;
+    assert_eq!(deployed["canaryWeight"], 100);
+    let weights: Vec<u8> = server.writes().iter().map(|w| w.weight).collect();
+    assert_eq!(weights.first(), Some(&25));
+    assert_eq!(weights.last(), Some(&100));
 }

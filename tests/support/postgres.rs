@@ -16,6 +16,13 @@ pub struct PostgresServer {
     bin: PathBuf,
 }
 
+fn options(port: u16, dir: &Path) -> String {
+    format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        dir.display()
+    )
+}
+
 fn bin_dir() -> PathBuf {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
@@ -87,17 +94,41 @@ impl PostgresServer {
             &bin.join("initdb"),
             &["-D", data, "-U", "canaryd", "--auth=trust", "-E", "UTF8", "--no-sync"],
         );
-        let port = free_port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.path().display()
-        );
-        let log = dir.path().join("postgres.log");
+        let server = Self {
+            port: free_port(),
+            dir,
+            bin,
+        };
+        server.start_again();
+        server
+    }
+
+    /// Stops the server at once, as a crash would.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
         run(
-            &bin.join("pg_ctl"),
-            &["-D", data, "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
         );
-        Self { port, dir, bin }
+    }
+
+    /// Starts it (again) on the same port and data.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("postgres.log");
+        run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options(self.port, self.dir.path()),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
     }
 
     /// A new, empty database on this cluster.
