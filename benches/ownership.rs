@@ -33,7 +33,9 @@ fn settings() -> Settings {
             .unwrap_or_else(|| (if full { long } else { short }).to_string())
     };
     Settings {
-        analyses: value("--analyses", "300", "10000").parse().expect("a count"),
+        analyses: value("--analyses", "300", "10000")
+            .parse()
+            .expect("a count"),
         failover: value("--failover", "100", "1000").parse().expect("a count"),
         lease_ttl: humantime::parse_duration(&value("--lease-ttl", "3s", "15s"))
             .expect("a duration"),
@@ -75,8 +77,15 @@ async fn canaryd(
         str::to_string,
     );
     let port = free_port();
-    Canaryd::start_with_database(port, strategies.path(), "http://127.0.0.1:9", &database, extra, logs)
-        .await
+    Canaryd::start_with_database(
+        port,
+        strategies.path(),
+        "http://127.0.0.1:9",
+        &database,
+        extra,
+        logs,
+    )
+    .await
 }
 
 /// Starts `count` analyses, each on its own route, one after another; prints the
@@ -88,7 +97,8 @@ async fn webhooks(store: &str, database: Option<&str>, count: usize) {
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(count);
     for n in 0..count {
-        let body = json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
+        let body =
+            json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
         let sent = Instant::now();
         let response = client
             .post(server.url("/api/v1/analyses"))
@@ -122,8 +132,14 @@ async fn failover(database: &str, settings: &Settings) {
     let survivor = canaryd(&strategies, Some(database), &extra, logs.path()).await;
     let client = reqwest::Client::new();
     for n in 0..settings.failover {
-        let body = json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
-        let response = client.post(doomed.url("/api/v1/analyses")).json(&body).send().await.unwrap();
+        let body =
+            json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
+        let response = client
+            .post(doomed.url("/api/v1/analyses"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 202);
     }
     doomed.process.kill();

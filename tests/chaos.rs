@@ -32,7 +32,12 @@ const STRATEGY: &str = "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  nam
 
 /// HAProxy with one frontend and backend per lane; lanes below `LANES / 2` go to the
 /// healthy pair, the rest to the failing pair.
-fn haproxy_config(admin: u16, frontends: &[u16], healthy: (u16, u16), failing: (u16, u16)) -> String {
+fn haproxy_config(
+    admin: u16,
+    frontends: &[u16],
+    healthy: (u16, u16),
+    failing: (u16, u16),
+) -> String {
     let mut config = format!(
         "global\n    stats socket ipv4@127.0.0.1:{admin} level admin\n    maxconn 4096\n\
          defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n"
@@ -62,7 +67,12 @@ impl Fleet {
             self.strategies.path(),
             &self.prometheus_url(),
             &self.database,
-            &["--lease-ttl", &format!("{TTL_SECONDS}s"), "--log-format", "json"],
+            &[
+                "--lease-ttl",
+                &format!("{TTL_SECONDS}s"),
+                "--log-format",
+                "json",
+            ],
             self.logs.path(),
         )
         .await
@@ -82,7 +92,11 @@ struct Faults {
 /// Starts one wave of ten analyses, each webhook sent to a replica at random.
 async fn wave(fleet: &Fleet, rng: &mut StdRng, wave: usize, lanes: &mut BTreeMap<String, usize>) {
     for lane in (wave * 10)..(wave * 10 + 10) {
-        let service = if lane < LANES / 2 { "healthy" } else { "failing" };
+        let service = if lane < LANES / 2 {
+            "healthy"
+        } else {
+            "failing"
+        };
         let body = json!({"strategy": "chaos/lane", "service": service, "environment": "prod",
                           "variables": {"lane": format!("lane{lane:02}")}});
         let slot = rng.random_range(0..REPLICAS);
@@ -91,7 +105,11 @@ async fn wave(fleet: &Fleet, rng: &mut StdRng, wave: usize, lanes: &mut BTreeMap
 }
 
 /// The fault schedule, with the second and third waves of analyses arriving during it.
-async fn inject(fleet: &mut Fleet, rng: &mut StdRng, lanes: &mut BTreeMap<String, usize>) -> Faults {
+async fn inject(
+    fleet: &mut Fleet,
+    rng: &mut StdRng,
+    lanes: &mut BTreeMap<String, usize>,
+) -> Faults {
     let mut faults = Faults {
         kills: 0,
         freezes: 0,
@@ -108,7 +126,10 @@ async fn inject(fleet: &mut Fleet, rng: &mut StdRng, lanes: &mut BTreeMap<String
             fleet.slots[slot].process.signal("STOP");
             tokio::time::sleep(Duration::from_secs(TTL_SECONDS + 2)).await;
             fleet.slots[slot].process.signal("CONT");
-            let code = fleet.slots[slot].process.wait_exit(Duration::from_secs(10)).await;
+            let code = fleet.slots[slot]
+                .process
+                .wait_exit(Duration::from_secs(10))
+                .await;
             assert_eq!(code, Some(1), "a replica that lost its lease exits 1");
             faults.freezes += 1;
         } else {
@@ -155,7 +176,10 @@ fn logged_writes(fleet: &Fleet) -> Vec<LoggedWrite> {
 /// Check numbers are 1..=checksDone, each once; returns the longest gap between checks.
 fn checks_without_gaps(analysis: &Value) -> Duration {
     let checks = analysis["checks"].as_array().unwrap();
-    let numbers: Vec<u64> = checks.iter().map(|c| c["check"].as_u64().unwrap()).collect();
+    let numbers: Vec<u64> = checks
+        .iter()
+        .map(|c| c["check"].as_u64().unwrap())
+        .collect();
     let expected: Vec<u64> = (1..=analysis["checksDone"].as_u64().unwrap()).collect();
     assert_eq!(numbers, expected, "check numbers of {}", analysis["id"]);
     let times: Vec<chrono::DateTime<chrono::Utc>> = checks
@@ -211,7 +235,10 @@ async fn replicas_killed_at_random_never_lose_an_analysis_or_share_a_route() {
         haproxy_dir.path().join("haproxy.log"),
     );
     wait_for("HAProxy's Runtime API", Duration::from_secs(15), || async {
-        runtime_api(admin, "show info").ok().filter(|r| r.contains("Name:")).map(|_| ())
+        runtime_api(admin, "show info")
+            .ok()
+            .filter(|r| r.contains("Name:"))
+            .map(|_| ())
     })
     .await;
     let _loads: Vec<Load> = frontends
@@ -248,8 +275,14 @@ async fn replicas_killed_at_random_never_lose_an_analysis_or_share_a_route() {
     let mut longest_gap = Duration::ZERO;
     let mut verdicts = BTreeMap::new();
     for (id, lane) in &lanes {
-        let analysis = fleet.slots[0].wait_terminal(id, Duration::from_secs(180)).await;
-        let deserved = if *lane < LANES / 2 { "DEPLOYED" } else { "ROLLED_BACK" };
+        let analysis = fleet.slots[0]
+            .wait_terminal(id, Duration::from_secs(180))
+            .await;
+        let deserved = if *lane < LANES / 2 {
+            "DEPLOYED"
+        } else {
+            "ROLLED_BACK"
+        };
         assert_eq!(analysis["status"], deserved, "lane {lane}: {analysis:#}");
         longest_gap = longest_gap.max(checks_without_gaps(&analysis));
         *verdicts.entry(deserved).or_insert(0) += 1;
@@ -257,17 +290,32 @@ async fn replicas_killed_at_random_never_lose_an_analysis_or_share_a_route() {
 
     // Router writes: per analysis, lease tokens never go back, one replica per token.
     let writes = logged_writes(&fleet);
-    assert!(!writes.is_empty(), "the replicas logged their router writes");
+    assert!(
+        !writes.is_empty(),
+        "the replicas logged their router writes"
+    );
     let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
     let mut holders: BTreeMap<(&str, i64), BTreeSet<&str>> = BTreeMap::new();
     for write in &writes {
         let last = newest.entry(&write.analysis).or_insert(write.lease);
-        assert!(write.lease >= *last, "analysis {} written under lease {} after lease {last}", write.analysis, write.lease);
+        assert!(
+            write.lease >= *last,
+            "analysis {} written under lease {} after lease {last}",
+            write.analysis,
+            write.lease
+        );
         *last = write.lease;
-        holders.entry((&write.analysis, write.lease)).or_default().insert(&write.replica);
+        holders
+            .entry((&write.analysis, write.lease))
+            .or_default()
+            .insert(&write.replica);
     }
     for ((analysis, lease), replicas) in &holders {
-        assert_eq!(replicas.len(), 1, "analysis {analysis} lease {lease} written by {replicas:?}");
+        assert_eq!(
+            replicas.len(),
+            1,
+            "analysis {analysis} lease {lease} written by {replicas:?}"
+        );
     }
     eprintln!(
         "chaos: {} analyses {verdicts:?} in {:?}; faults {faults:?}; {} router writes; longest gap between checks {longest_gap:?}",

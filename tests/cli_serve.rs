@@ -202,7 +202,10 @@ async fn a_second_process_on_one_sqlite_file_refuses_to_start_naming_the_first()
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&database.display().to_string()), "{stderr}");
-    assert!(stderr.contains(&format!("pid {}", first.process.pid())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", first.process.pid())),
+        "{stderr}"
+    );
     // The first one is untouched and still serves.
     let health = reqwest::get(first.url("/readyz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);

@@ -139,7 +139,10 @@ async fn kill_9_during_webhooks_leaves_no_analysis_without_an_owner() {
         (active.len() == 1 && active[0]["canaryWeight"] == 25).then_some(list)
     })
     .await;
-    assert!(list.len() > 1, "some webhooks were stored before a kill: {list:?}");
+    assert!(
+        list.len() > 1,
+        "some webhooks were stored before a kill: {list:?}"
+    );
     for analysis in list.iter().filter(|a| !a["verdict"].is_null()) {
         assert_eq!(analysis["status"], "CANCELLED", "{analysis}");
     }

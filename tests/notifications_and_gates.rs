@@ -337,7 +337,8 @@ async fn confirm_promotion_answering_403_holds_promotion_while_a_failing_check_s
     let setup = setup(
         &format!("  gates:\n    confirmPromotion: {url}/gate\n"),
         0.01,
-    ).await;
+    )
+    .await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::Promoting).await;
     wait_for(
@@ -371,7 +372,8 @@ async fn confirm_promotion_answering_2xx_promotes() {
     let setup = setup(
         &format!("  gates:\n    confirmPromotion: {url}/gate\n"),
         0.01,
-    ).await;
+    )
+    .await;
     let id = setup.start().await;
     let deployed = setup.wait_status(&id, Status::Deployed).await;
     assert_eq!(deployed.state.canary_weight, 100);
@@ -384,7 +386,8 @@ async fn a_retried_analysis_notifies_and_runs_to_its_verdict() {
     let setup = setup(
         &notify(&format!("{url}/json"), "json", "pending, deployed"),
         0.2,
-    ).await;
+    )
+    .await;
     let id = setup.start().await;
     setup.wait_status(&id, Status::RolledBack).await;
     *setup.metrics.0.lock().unwrap() = 0.01;

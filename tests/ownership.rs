@@ -134,7 +134,9 @@ impl Server {
 
     async fn start(&self) -> String {
         let body = json!({"strategy": "payments/checkout", "environment": "prod"});
-        let (status, answer) = self.call(reqwest::Method::POST, "/api/v1/analyses", body).await;
+        let (status, answer) = self
+            .call(reqwest::Method::POST, "/api/v1/analyses", body)
+            .await;
         assert_eq!(status, 202, "{answer}");
         answer["id"].as_str().unwrap().to_string()
     }
@@ -146,16 +148,24 @@ impl Server {
     }
 
     async fn analysis(&self, id: &str) -> Value {
-        self.call(reqwest::Method::GET, &format!("/api/v1/analyses/{id}"), Value::Null)
-            .await
-            .1
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/analyses/{id}"),
+            Value::Null,
+        )
+        .await
+        .1
     }
 
     async fn wait_until(&self, id: &str, what: &str, test: impl Fn(&Value) -> bool) -> Value {
-        wait_for(&format!("{id}: {what}"), Duration::from_secs(20), || async {
-            let analysis = self.analysis(id).await;
-            test(&analysis).then_some(analysis)
-        })
+        wait_for(
+            &format!("{id}: {what}"),
+            Duration::from_secs(20),
+            || async {
+                let analysis = self.analysis(id).await;
+                test(&analysis).then_some(analysis)
+            },
+        )
         .await
     }
 
@@ -198,13 +208,21 @@ async fn a_supersede_behind_a_freeze_returns_traffic_to_stable_and_leaves_it_the
         cancelled["reason"].as_str().unwrap().contains(&newer),
         "{cancelled}"
     );
-    assert_eq!(server.weight(), 0, "the superseded analysis returned traffic to stable");
+    assert_eq!(
+        server.weight(),
+        0,
+        "the superseded analysis returned traffic to stable"
+    );
     assert_eq!(server.analysis(&newer).await["status"], "PENDING");
     // Aborting the waiting analysis leaves nothing on the canary, and it never wrote.
     let (status, answer) = server.operate(&newer, "abort").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(server.weight(), 0);
-    assert!(server.writes().iter().all(|w| w.analysis == older), "{:?}", server.writes());
+    assert!(
+        server.writes().iter().all(|w| w.analysis == older),
+        "{:?}",
+        server.writes()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,13 +234,17 @@ async fn a_superseded_analysis_never_writes_after_it_ends() {
     server.router.refusing.store(true, Ordering::SeqCst);
     let (status, _) = server.operate(&older, "promote").await;
     assert_eq!(status, 200);
-    wait_for("a refused write of 100%", Duration::from_secs(10), || async {
-        server
-            .writes()
-            .iter()
-            .any(|w| w.weight == 100 && !w.applied)
-            .then_some(())
-    })
+    wait_for(
+        "a refused write of 100%",
+        Duration::from_secs(10),
+        || async {
+            server
+                .writes()
+                .iter()
+                .any(|w| w.weight == 100 && !w.applied)
+                .then_some(())
+        },
+    )
     .await;
     let newer = server.start().await;
     server
@@ -258,9 +280,19 @@ async fn retry_on_a_busy_route_is_refused_naming_the_active_analysis() {
     let (status, answer) = server.operate(&first, "retry").await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["error"], "route_busy", "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains(&second), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains(&second),
+        "{answer}"
+    );
     assert_eq!(server.analysis(&first).await["status"], "ROLLED_BACK");
-    assert!(server.writes().iter().filter(|w| w.analysis == first).count() == 2);
+    assert!(
+        server
+            .writes()
+            .iter()
+            .filter(|w| w.analysis == first)
+            .count()
+            == 2
+    );
 
     // Once the route is free, the retry takes it over and starts from step 1.
     assert_eq!(server.operate(&second, "abort").await.0, 200);
@@ -334,16 +366,27 @@ async fn a_webhook_whose_caller_hangs_up_still_starts_its_analysis() {
     server.start().await;
     // The hung-up starts run on in their own tasks, so any of them may commit last:
     // whichever did owns the route, runs, and every other one ended.
-    let settled = wait_for("exactly one active analysis", Duration::from_secs(20), || async {
-        let (_, list) = server
-            .call(reqwest::Method::GET, "/api/v1/analyses?limit=100", Value::Null)
-            .await;
-        let list = list.as_array()?.clone();
-        let active: Vec<&Value> = list.iter().filter(|a| a["verdict"].is_null()).collect();
-        (active.len() == 1 && active[0]["canaryWeight"] == 25).then_some(list)
-    })
+    let settled = wait_for(
+        "exactly one active analysis",
+        Duration::from_secs(20),
+        || async {
+            let (_, list) = server
+                .call(
+                    reqwest::Method::GET,
+                    "/api/v1/analyses?limit=100",
+                    Value::Null,
+                )
+                .await;
+            let list = list.as_array()?.clone();
+            let active: Vec<&Value> = list.iter().filter(|a| a["verdict"].is_null()).collect();
+            (active.len() == 1 && active[0]["canaryWeight"] == 25).then_some(list)
+        },
+    )
     .await;
-    assert!(settled.len() >= 2, "the hung-up calls stored analyses: {settled:?}");
+    assert!(
+        settled.len() >= 2,
+        "the hung-up calls stored analyses: {settled:?}"
+    );
     for analysis in settled.iter().filter(|a| !a["verdict"].is_null()) {
         assert_eq!(analysis["status"], "CANCELLED", "{analysis}");
     }
@@ -360,14 +403,22 @@ async fn a_failing_store_stops_the_analysis_before_any_router_write_and_it_resum
     postgres.stop();
     let (status, answer) = server.operate(&id, "promote").await;
     assert_eq!(status, 503, "{answer}");
-    assert_eq!(server.writes(), writes_before, "no router write without a stored decision");
+    assert_eq!(
+        server.writes(),
+        writes_before,
+        "no router write without a stored decision"
+    );
 
     postgres.start_again();
     // The analysis resumes from what was stored (RUNNING at 25%), and obeys again.
-    let (status, answer) = wait_for("the analysis to answer again", Duration::from_secs(30), || async {
-        let (status, answer) = server.operate(&id, "promote").await;
-        (status == 200).then_some((status, answer))
-    })
+    let (status, answer) = wait_for(
+        "the analysis to answer again",
+        Duration::from_secs(30),
+        || async {
+            let (status, answer) = server.operate(&id, "promote").await;
+            (status == 200).then_some((status, answer))
+        },
+    )
     .await;
     assert_eq!(status, 200, "{answer}");
     let deployed = server.wait_status(&id, "DEPLOYED").await;

@@ -63,11 +63,15 @@ async fn post(replica: &Canaryd, path: &str, body: Value) -> (u16, Value) {
 }
 
 async fn wait_status(replica: &Canaryd, id: &str, status: &str) -> Value {
-    wait_for(&format!("{id} {status}"), Duration::from_secs(20), || async {
-        let analysis = replica.analysis(id).await;
-        (analysis["status"] == status && analysis["canaryWeight"] == analysis["targetWeight"])
-            .then_some(analysis)
-    })
+    wait_for(
+        &format!("{id} {status}"),
+        Duration::from_secs(20),
+        || async {
+            let analysis = replica.analysis(id).await;
+            (analysis["status"] == status && analysis["canaryWeight"] == analysis["targetWeight"])
+                .then_some(analysis)
+        },
+    )
     .await
 }
 
@@ -88,16 +92,30 @@ async fn an_operation_sent_to_any_replica_reaches_the_one_running_the_analysis()
         assert_eq!(ready["holdsLease"], true, "{ready}");
         assert_eq!(replica.analysis(&id).await["status"], "RUNNING");
     }
-    let (code, answer) = post(&second, &format!("/api/v1/analyses/{id}/pause"), json!({"reason": "look"})).await;
+    let (code, answer) = post(
+        &second,
+        &format!("/api/v1/analyses/{id}/pause"),
+        json!({"reason": "look"}),
+    )
+    .await;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["status"], "PAUSED", "{answer}");
     // A refusal travels back too, with its 409.
-    let (code, answer) = post(&second, &format!("/api/v1/analyses/{id}/pause"), json!({"reason": "again"})).await;
+    let (code, answer) = post(
+        &second,
+        &format!("/api/v1/analyses/{id}/pause"),
+        json!({"reason": "again"}),
+    )
+    .await;
     assert_eq!(code, 409, "{answer}");
     assert_eq!(answer["error"], "not_allowed_in_status", "{answer}");
     let events = first.get(&format!("/api/v1/analyses/{id}/events")).await;
     assert!(
-        events.as_array().unwrap().iter().any(|e| e["message"] == "pause by anonymous: look"),
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"] == "pause by anonymous: look"),
         "{events}"
     );
 }
@@ -133,14 +151,22 @@ async fn a_killed_replicas_analyses_resume_on_another_within_the_lease_ttl() {
     // The survivor takes each over, reconciles the route (the decide-only router of a
     // new process starts at 0%) and carries on: an operation through it applies.
     for id in &ids {
-        wait_for(&format!("{id} taken over"), Duration::from_secs(15), || async {
-            let events = survivor.get(&format!("/api/v1/analyses/{id}/events")).await;
-            events
-                .as_array()?
-                .iter()
-                .any(|e| e["message"].as_str().is_some_and(|m| m.starts_with("resumed:")))
-                .then_some(())
-        })
+        wait_for(
+            &format!("{id} taken over"),
+            Duration::from_secs(15),
+            || async {
+                let events = survivor.get(&format!("/api/v1/analyses/{id}/events")).await;
+                events
+                    .as_array()?
+                    .iter()
+                    .any(|e| {
+                        e["message"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("resumed:"))
+                    })
+                    .then_some(())
+            },
+        )
         .await;
     }
     let resumed_after = killed.elapsed();
@@ -150,7 +176,12 @@ async fn a_killed_replicas_analyses_resume_on_another_within_the_lease_ttl() {
     );
     for id in &ids {
         wait_status(&survivor, id, "RUNNING").await;
-        let (code, answer) = post(&survivor, &format!("/api/v1/analyses/{id}/promote"), json!({"reason": "ship"})).await;
+        let (code, answer) = post(
+            &survivor,
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "ship"}),
+        )
+        .await;
         assert_eq!(code, 200, "{answer}");
         wait_status(&survivor, id, "DEPLOYED").await;
     }

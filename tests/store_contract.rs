@@ -93,7 +93,12 @@ async fn ownership_rules(store: &SqlStore) {
             by: "b".into()
         }]
     );
-    assert!(!store.may_drive(&key, "b", 1, &created_b.lease).await.unwrap());
+    assert!(
+        !store
+            .may_drive(&key, "b", 1, &created_b.lease)
+            .await
+            .unwrap()
+    );
 
     // A third replaces the successor, which is superseded too.
     let c = analysis("c", "checkout");
@@ -117,9 +122,14 @@ async fn ownership_rules(store: &SqlStore) {
         replica: "r1".into(),
         token: 99,
     };
-    let refused = store.save(&with_status(a.clone(), Status::Running), &none, &stale).await;
+    let refused = store
+        .save(&with_status(a.clone(), Status::Running), &none, &stale)
+        .await;
     assert!(matches!(refused, Err(StoreError::Fenced(_))), "{refused:?}");
-    assert_eq!(store.get("a").await.unwrap().unwrap().state.status, Status::Pending);
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap().state.status,
+        Status::Pending
+    );
 
     // The owner ends: the route passes to the successor under a new epoch.
     let a_done = with_status(a.clone(), Status::Cancelled);
@@ -132,7 +142,12 @@ async fn ownership_rules(store: &SqlStore) {
         }]
     );
     assert!(!store.may_drive(&key, "a", 1, &lease_a).await.unwrap());
-    assert!(store.may_drive(&key, "c", 2, &created_c.lease).await.unwrap());
+    assert!(
+        store
+            .may_drive(&key, "c", 2, &created_c.lease)
+            .await
+            .unwrap()
+    );
 
     // Retrying the ended owner while the route is busy is refused, naming the owner.
     let retried = with_status(a.clone(), Status::Pending);
@@ -159,7 +174,13 @@ async fn ownership_rules(store: &SqlStore) {
     let again = store
         .take_over(&retried_c, Status::RolledBack, &none, "r1")
         .await;
-    assert!(matches!(again, Ok(TakeOver::Busy { .. }) | Err(StoreError::Conflict(_))), "{again:?}");
+    assert!(
+        matches!(
+            again,
+            Ok(TakeOver::Busy { .. }) | Err(StoreError::Conflict(_))
+        ),
+        "{again:?}"
+    );
 }
 
 /// A replica whose lease expires loses its analyses to another, and its writes.
@@ -176,7 +197,10 @@ async fn expired_replicas_lose_their_analyses(store: &SqlStore, exclusive: bool)
         store.register(&replica("new"), TTL).await.unwrap();
         assert!(store.claim_orphans("new", 10).await.unwrap().is_empty());
         tokio::time::sleep(short * 2).await;
-        assert!(!store.heartbeat("old", short).await.unwrap(), "an expired lease was renewed");
+        assert!(
+            !store.heartbeat("old", short).await.unwrap(),
+            "an expired lease was renewed"
+        );
     }
     let claimed = store.claim_orphans("new", 10).await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|(a, _)| a.id.as_str()).collect();
@@ -184,7 +208,10 @@ async fn expired_replicas_lose_their_analyses(store: &SqlStore, exclusive: bool)
     let (_, lease) = claimed.into_iter().find(|(a, _)| a.id == "d").unwrap();
     assert_eq!(lease.token, created.lease.token + 1);
     let old_write = store.save(&d, &none, &created.lease).await;
-    assert!(matches!(old_write, Err(StoreError::Fenced(_))), "{old_write:?}");
+    assert!(
+        matches!(old_write, Err(StoreError::Fenced(_))),
+        "{old_write:?}"
+    );
     store.save(&d, &none, &lease).await.unwrap();
 
     // The inbox reaches the analyses of the replica that holds them, oldest first.
@@ -200,7 +227,10 @@ async fn expired_replicas_lose_their_analyses(store: &SqlStore, exclusive: bool)
     store.post("d", &event("2")).await.unwrap();
     assert!(store.take("old").await.unwrap().is_empty());
     let taken = store.take("new").await.unwrap();
-    assert_eq!(taken, vec![("d".to_string(), event("1")), ("d".to_string(), event("2"))]);
+    assert_eq!(
+        taken,
+        vec![("d".to_string(), event("1")), ("d".to_string(), event("2"))]
+    );
     assert!(store.take("new").await.unwrap().is_empty());
     assert_eq!(store.reply("reply-1").await.unwrap(), None);
     store.answer("reply-1", "{}").await.unwrap();
@@ -223,13 +253,19 @@ async fn sqlite_refuses_a_second_process_on_the_same_file() {
     let url = format!("sqlite://{}", dir.path().join("canaryd.db").display());
     let _first = SqlStore::connect(&url).await.unwrap();
     let second = SqlStore::connect(&url).await;
-    assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.err());
+    assert!(
+        matches!(second, Err(StoreError::InUse { .. })),
+        "{:?}",
+        second.err()
+    );
 }
 
 #[tokio::test]
 async fn postgres_keeps_one_owner_per_route() {
     let postgres = PostgresServer::start();
-    let store = SqlStore::connect(&postgres.database("contract")).await.unwrap();
+    let store = SqlStore::connect(&postgres.database("contract"))
+        .await
+        .unwrap();
     ownership_rules(&store).await;
     expired_replicas_lose_their_analyses(&store, false).await;
     // Migrations are idempotent: a second replica connects to the same schema.
@@ -249,17 +285,26 @@ async fn postgres_serialises_concurrent_claims_of_one_route() {
         let store = std::sync::Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             let a = analysis(&format!("race-{n:02}"), "race");
-            store.create(&a, &Change::default(), None, "r1").await.unwrap()
+            store
+                .create(&a, &Change::default(), None, "r1")
+                .await
+                .unwrap()
         }));
     }
     let mut owners = 0;
     for task in tasks {
         owners += usize::from(task.await.unwrap().epoch.is_some());
     }
-    assert_eq!(owners, 1, "exactly one of 20 concurrent starts owns the route");
+    assert_eq!(
+        owners, 1,
+        "exactly one of 20 concurrent starts owns the route"
+    );
     let route = store
         .route(&analysis("x", "race").route_key())
         .await
         .unwrap();
-    assert!(route.owner.is_some() && route.successor.is_some(), "{route:?}");
+    assert!(
+        route.owner.is_some() && route.successor.is_some(),
+        "{route:?}"
+    );
 }

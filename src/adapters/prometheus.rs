@@ -72,8 +72,9 @@ impl Prometheus {
             .connect_timeout(settings.timeout.min(Duration::from_secs(2)))
             .build()
             .map_err(|e| QueryError::Config(format!("cannot build the HTTP client: {e}")))?;
-        let client = Client::from(http, &settings.url)
-            .map_err(|e| QueryError::Config(format!("invalid Prometheus URL {:?}: {e}", settings.url)))?;
+        let client = Client::from(http, &settings.url).map_err(|e| {
+            QueryError::Config(format!("invalid Prometheus URL {:?}: {e}", settings.url))
+        })?;
         Ok(Self {
             client,
             timeout: settings.timeout,

@@ -120,7 +120,9 @@ type Reply = oneshot::Sender<Result<Analysis, OperationError>>;
 enum Input {
     Event(Event),
     /// The route's previous owner ended: this analysis owns it now, under `epoch`.
-    Granted { epoch: i64 },
+    Granted {
+        epoch: i64,
+    },
 }
 
 struct Message {

@@ -111,12 +111,18 @@ impl Engine {
     }
 
     /// A terminal analysis: its task starts for this one operation.
-    async fn operate_idle(&self, analysis: Analysis, event: Event) -> Result<Analysis, EngineError> {
+    async fn operate_idle(
+        &self,
+        analysis: Analysis,
+        event: Event,
+    ) -> Result<Analysis, EngineError> {
         // Refused operations need no task.
         crate::domain::analysis::apply(&analysis.state, &event, chrono::Utc::now())?;
         let (first, answer) = asking(event);
         if !self.spawn(analysis, Boot::Idle, Some(first)) {
-            return Err(OperationError::Unavailable("the analysis is busy; try again".into()).into());
+            return Err(
+                OperationError::Unavailable("the analysis is busy; try again".into()).into(),
+            );
         }
         Ok(answer.await.map_err(|_| EngineError::ShuttingDown)??)
     }
@@ -176,4 +182,3 @@ impl Inner {
         }
     }
 }
-

@@ -138,7 +138,10 @@ impl Runner {
     /// Sets the router's weight through the fence, retrying a few times with backoff.
     pub(super) async fn shift(&mut self, weight: u8) -> Result<Event, Stop> {
         let Some(epoch) = self.epoch else {
-            tracing::error!(weight, "refused a router write: the analysis does not own its route");
+            tracing::error!(
+                weight,
+                "refused a router write: the analysis does not own its route"
+            );
             return Err(Stop);
         };
         let router = match &self.router {
@@ -237,4 +240,3 @@ impl Runner {
         Ok(())
     }
 }
-

@@ -83,7 +83,11 @@ impl Engine {
         let inner = &self.inner;
         let ttl = inner.settings.lease_ttl;
         let sent = Instant::now();
-        inner.ports.leases.register(&inner.replica.replica, ttl).await?;
+        inner
+            .ports
+            .leases
+            .register(&inner.replica.replica, ttl)
+            .await?;
         inner.replica.renewed(sent, ttl);
         let resumed = inner.claim_orphans().await?;
         tracing::info!(replica = %inner.replica.id(), ?ttl, resumed, "replica registered");
@@ -226,7 +230,9 @@ async fn read_inbox(inner: Arc<Inner>) {
                     reply_id: Some(reply_id),
                 } => {
                     // Answered apart: a task busy with its router must not hold up others.
-                    inner.tasks.spawn(answer(Arc::clone(&inner), id, event, reply_id));
+                    inner
+                        .tasks
+                        .spawn(answer(Arc::clone(&inner), id, event, reply_id));
                 }
             }
         }

@@ -227,7 +227,10 @@ impl Runner {
         let (reply, result) = match outcome {
             Ok(()) => (Ok(self.analysis.clone()), Ok(())),
             Err(Failure::Refused(error)) => (Err(error), Ok(())),
-            Err(Failure::Stop) => (Err(OperationError::unavailable(&self.analysis.id)), Err(Stop)),
+            Err(Failure::Stop) => (
+                Err(OperationError::unavailable(&self.analysis.id)),
+                Err(Stop),
+            ),
         };
         if let Some(sender) = message.reply {
             let _ = sender.send(reply);

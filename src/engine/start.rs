@@ -75,7 +75,10 @@ impl Engine {
             .ok_or_else(|| StoreError::Backend("analysis id in use".into()))?;
         let store = &self.inner.ports.store;
         let replica = self.inner.replica.id();
-        let created = match store.create(&analysis, &change, key.as_ref(), replica).await {
+        let created = match store
+            .create(&analysis, &change, key.as_ref(), replica)
+            .await
+        {
             Ok(created) => created,
             Err(error) => {
                 self.inner.unregister(&analysis.id);

@@ -1,8 +1,8 @@
 //! Liveness and readiness.
 
 use axum::Json;
-use axum::http::StatusCode;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -57,7 +57,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         StatusCode::OK
     };
     let readiness = Readiness {
-        status: if reason.is_some() { "not_ready" } else { "ready" },
+        status: if reason.is_some() {
+            "not_ready"
+        } else {
+            "ready"
+        },
         replica: health.replica,
         holds_lease: health.holds_lease,
         lease_remaining_ms: health

@@ -43,7 +43,9 @@ pub struct Created {
 pub enum TakeOver {
     Owned(Created),
     /// Another analysis is active on the route.
-    Busy { owner: String },
+    Busy {
+        owner: String,
+    },
 }
 
 /// Who owns a route, and who waits for it.
@@ -68,7 +70,8 @@ pub trait RouteStore: Send + Sync {
     ) -> Result<TakeOver, StoreError>;
     /// Makes an active analysis that lost track of its route (stored by an older
     /// canaryd) its owner when nobody active holds it; the current owner otherwise.
-    async fn adopt(&self, analysis: &Analysis, lease: &Lease) -> Result<RouteOwnership, StoreError>;
+    async fn adopt(&self, analysis: &Analysis, lease: &Lease)
+    -> Result<RouteOwnership, StoreError>;
     /// True when `analysis_id` owns `route_key` under `epoch` and still holds `lease`.
     async fn may_drive(
         &self,
@@ -108,7 +111,9 @@ pub trait LeaseStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum InboxMessage {
-    Wake { wake: Wake },
+    Wake {
+        wake: Wake,
+    },
     /// An event (an operation); the outcome is answered under `reply_id` when given.
     Event {
         event: Event,

@@ -3,7 +3,7 @@
 use serde_saphyr::Spanned;
 
 use super::diagnostics::FileDiagnostics;
-use super::raw::RawRouter;
+use super::raw::{RawHaproxy, RawRouter};
 use super::validate::non_empty;
 use crate::domain::strategy::{HaproxyRoute, KubeRoute, NginxRoute, RouterSpec};
 use crate::domain::template::Template;
@@ -32,6 +32,55 @@ pub fn router(
         d.error(&raw.kind.referenced, message);
         return None;
     }
+    refuse_other_blocks(d, raw, kind);
+    let mut block = Block { d, kind, known };
+    let at = raw.kind.referenced;
+    match kind {
+        "haproxy" => {
+            let h = &present(block.d, kind, at, &raw.haproxy)?.value;
+            block.haproxy(h)
+        }
+        "gateway-api" => {
+            let g = &present(block.d, kind, at, &raw.gateway_api)?.value;
+            let fields = [
+                (&g.http_route, "httpRoute"),
+                (&g.stable_service, "stableService"),
+                (&g.canary_service, "canaryService"),
+            ];
+            block.kube(&g.namespace, fields).map(RouterSpec::GatewayApi)
+        }
+        "istio" => {
+            let i = &present(block.d, kind, at, &raw.istio)?.value;
+            let fields = [
+                (&i.virtual_service, "virtualService"),
+                (&i.stable_host, "stableHost"),
+                (&i.canary_host, "canaryHost"),
+            ];
+            block.kube(&i.namespace, fields).map(RouterSpec::Istio)
+        }
+        "smi" => {
+            let s = &present(block.d, kind, at, &raw.smi)?.value;
+            let fields = [
+                (&s.traffic_split, "trafficSplit"),
+                (&s.stable_service, "stableService"),
+                (&s.canary_service, "canaryService"),
+            ];
+            block.kube(&s.namespace, fields).map(RouterSpec::Smi)
+        }
+        "nginx-ingress" => {
+            let n = &present(block.d, kind, at, &raw.nginx_ingress)?.value;
+            let canary_ingress = block.field(&n.canary_ingress, "canaryIngress");
+            Some(RouterSpec::NginxIngress(NginxRoute {
+                namespace: namespace(&n.namespace)?,
+                canary_ingress: canary_ingress?,
+            }))
+        }
+        _ => Some(RouterSpec::None),
+    }
+}
+
+/// Only the block of the router's type may be set.
+fn refuse_other_blocks(d: &mut FileDiagnostics, raw: &RawRouter, kind: &str) {
     let blocks = [
         ("haproxy", raw.haproxy.as_ref().map(|b| b.referenced)),
         (
@@ -53,103 +102,75 @@ pub fn router(
             );
         }
     }
-    let missing = |d: &mut FileDiagnostics| {
+}
+
+/// The block of the router's type, or an error at `router.type` saying it is missing.
+fn present<'a, T>(
+    d: &mut FileDiagnostics,
+    kind: &str,
+    at: serde_saphyr::Location,
+    block: &'a Option<Spanned<T>>,
+) -> Option<&'a Spanned<T>> {
+    if block.is_none() {
         let message = format!(
             "router.type is '{kind}' but router.{} is missing",
             camel(kind)
         );
-        d.error(&raw.kind.referenced, message);
-    };
-    let field = |d: &mut FileDiagnostics, value: &Spanned<String>, name: &str| {
-        d.template(value, known, &format!("router.{}.{name}", camel(kind)))
-    };
-    let namespace = |value: &Option<Spanned<String>>| match value {
+        d.error(&at, message);
+    }
+    block.as_ref()
+}
+
+/// `{{namespace}}` unless the block names one.
+fn namespace(value: &Option<Spanned<String>>) -> Option<Template> {
+    match value {
         Some(namespace) => Template::parse(&namespace.value, |_| true).ok(),
         None => Template::parse("{{namespace}}", |_| true).ok(),
-    };
-    match kind {
-        "haproxy" => {
-            let Some(h) = &raw.haproxy else {
-                missing(d);
-                return None;
-            };
-            let h = &h.value;
-            let backend = field(d, &h.backend, "backend");
-            let address = non_empty(d, &h.address, "router.haproxy.address");
-            Some(RouterSpec::Haproxy(HaproxyRoute {
-                address: address?,
-                backend: backend?,
-                stable_server: h.stable_server.value.clone(),
-                canary_server: h.canary_server.value.clone(),
-            }))
-        }
-        "gateway-api" => {
-            let Some(g) = &raw.gateway_api else {
-                missing(d);
-                return None;
-            };
-            let g = &g.value;
-            let (name, stable, canary) = (
-                field(d, &g.http_route, "httpRoute"),
-                field(d, &g.stable_service, "stableService"),
-                field(d, &g.canary_service, "canaryService"),
-            );
-            Some(RouterSpec::GatewayApi(KubeRoute {
-                namespace: namespace(&g.namespace)?,
-                name: name?,
-                stable_backend: stable?,
-                canary_backend: canary?,
-            }))
-        }
-        "istio" => {
-            let Some(i) = &raw.istio else {
-                missing(d);
-                return None;
-            };
-            let i = &i.value;
-            let (name, stable, canary) = (
-                field(d, &i.virtual_service, "virtualService"),
-                field(d, &i.stable_host, "stableHost"),
-                field(d, &i.canary_host, "canaryHost"),
-            );
-            Some(RouterSpec::Istio(KubeRoute {
-                namespace: namespace(&i.namespace)?,
-                name: name?,
-                stable_backend: stable?,
-                canary_backend: canary?,
-            }))
-        }
-        "smi" => {
-            let Some(s) = &raw.smi else {
-                missing(d);
-                return None;
-            };
-            let s = &s.value;
-            let (name, stable, canary) = (
-                field(d, &s.traffic_split, "trafficSplit"),
-                field(d, &s.stable_service, "stableService"),
-                field(d, &s.canary_service, "canaryService"),
-            );
-            Some(RouterSpec::Smi(KubeRoute {
-                namespace: namespace(&s.namespace)?,
-                name: name?,
-                stable_backend: stable?,
-                canary_backend: canary?,
-            }))
-        }
-        "nginx-ingress" => {
-            let Some(n) = &raw.nginx_ingress else {
-                missing(d);
-                return None;
-            };
-            let n = &n.value;
-            let canary_ingress = field(d, &n.canary_ingress, "canaryIngress");
-            Some(RouterSpec::NginxIngress(NginxRoute {
-                namespace: namespace(&n.namespace)?,
-                canary_ingress: canary_ingress?,
-            }))
-        }
-        _ => Some(RouterSpec::None),
+    }
+}
+
+/// The router block being validated.
+struct Block<'d, 'f, 'k> {
+    d: &'d mut FileDiagnostics<'f>,
+    kind: &'d str,
+    known: &'k dyn Fn(&str) -> bool,
+}
+
+impl Block<'_, '_, '_> {
+    fn field(&mut self, value: &Spanned<String>, name: &str) -> Option<Template> {
+        let path = format!("router.{}.{name}", camel(self.kind));
+        self.d.template(value, self.known, &path)
+    }
+
+    fn haproxy(&mut self, h: &RawHaproxy) -> Option<RouterSpec> {
+        let backend = self.field(&h.backend, "backend");
+        let address = non_empty(self.d, &h.address, "router.haproxy.address");
+        Some(RouterSpec::Haproxy(HaproxyRoute {
+            address: address?,
+            backend: backend?,
+            stable_server: h.stable_server.value.clone(),
+            canary_server: h.canary_server.value.clone(),
+        }))
+    }
+
+    /// A Kubernetes route: the object's name, then the stable and canary backends,
+    /// each with its YAML field name. Every field is checked before any is required.
+    fn kube(
+        &mut self,
+        namespace_field: &Option<Spanned<String>>,
+        [name, stable, canary]: [(&Spanned<String>, &str); 3],
+    ) -> Option<KubeRoute> {
+        let (name, stable, canary) = (
+            self.field(name.0, name.1),
+            self.field(stable.0, stable.1),
+            self.field(canary.0, canary.1),
+        );
+        Some(KubeRoute {
+            namespace: namespace(namespace_field)?,
+            name: name?,
+            stable_backend: stable?,
+            canary_backend: canary?,
+        })
     }
 }
 

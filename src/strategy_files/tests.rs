@@ -120,6 +120,14 @@ mistakes! {
     reports_a_router_block_that_does_not_match_the_type:
         "type: haproxy" => "type: none",
         "11:7: router.haproxy is set but router.type is 'none'";
+    reports_a_missing_router_block_at_the_type:
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n"
+            => "type: gateway-api\n",
+        "9:11: router.type is 'gateway-api' but router.gatewayApi is missing";
+    reports_an_unknown_variable_in_a_kubernetes_route_field:
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n"
+            => "type: smi\n    smi:\n      trafficSplit: \"{{servce}}\"\n      stableService: s\n      canaryService: c\n",
+        "11:22: router.smi.trafficSplit: unknown template variable 'servce'";
     reports_a_metric_name_used_twice:
         "name: p99-latency" => "name: error-rate",
         "25:13: metric name 'error-rate' is used twice";

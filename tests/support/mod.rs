@@ -319,7 +319,12 @@ impl DemoInstance {
     }
 
     /// An instance whose series carry `service`.
-    pub async fn start_service(service: &str, track: &str, error_rate: f64, latency_ms: u64) -> Self {
+    pub async fn start_service(
+        service: &str,
+        track: &str,
+        error_rate: f64,
+        latency_ms: u64,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let router = app(
@@ -397,8 +402,7 @@ impl Canaryd {
         log_dir: &Path,
     ) -> Self {
         let database = format!("sqlite://{}", log_dir.join("canaryd.db").display());
-        Self::start_with_database(port, strategies, prometheus_url, &database, extra, log_dir)
-            .await
+        Self::start_with_database(port, strategies, prometheus_url, &database, extra, log_dir).await
     }
 
     /// On `database_url` (a Postgres replica, say); logs go to `log_dir`.

@@ -92,7 +92,16 @@ impl PostgresServer {
         let data = data.to_str().unwrap();
         run(
             &bin.join("initdb"),
-            &["-D", data, "-U", "canaryd", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            &[
+                "-D",
+                data,
+                "-U",
+                "canaryd",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
         );
         let server = Self {
             port: free_port(),
@@ -108,7 +117,14 @@ impl PostgresServer {
         let data = self.dir.path().join("data");
         run(
             &self.bin.join("pg_ctl"),
-            &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 
@@ -135,7 +151,15 @@ impl PostgresServer {
     pub fn database(&self, name: &str) -> String {
         run(
             &self.bin.join("createdb"),
-            &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "canaryd", name],
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "canaryd",
+                name,
+            ],
         );
         format!("postgres://canaryd@127.0.0.1:{}/{name}", self.port)
     }

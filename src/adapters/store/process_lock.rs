@@ -80,8 +80,14 @@ mod tests {
         // flock locks belong to the open file: a second open is a second holder.
         let error = ProcessLock::acquire(&database).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains(&database.display().to_string()), "{message}");
-        assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+        assert!(
+            message.contains(&database.display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
         drop(first);
         assert!(ProcessLock::acquire(&database).is_ok());
     }

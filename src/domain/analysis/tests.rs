@@ -493,7 +493,11 @@ fn supersede_returns_traffic_to_stable_before_cancelling() {
     // Still watching the route until the router confirms weight 0.
     assert_eq!(h.state.status, Status::RollingBack);
     assert_eq!(h.state.target_weight, 0);
-    assert!(h.state.reason.starts_with("superseded by an-2"), "{}", h.state.reason);
+    assert!(
+        h.state.reason.starts_with("superseded by an-2"),
+        "{}",
+        h.state.reason
+    );
     h.router_down = false;
     h.send(Event::WeightApplied { weight: 0 });
     assert_eq!(h.state.status, Status::Cancelled);
@@ -503,7 +507,8 @@ fn supersede_returns_traffic_to_stable_before_cancelling() {
 #[test]
 fn supersede_in_each_status_ends_with_traffic_on_stable() {
     // (how the analysis stands, status after the supersede, asks for weight 0)
-    let cases: [(fn(&mut Harness), Status, bool); 5] = [
+    type Case = (fn(&mut Harness), Status, bool);
+    let cases: [Case; 5] = [
         (|_| {}, Status::Cancelled, false),
         (|h| h.send(Event::Start), Status::RollingBack, true),
         (

@@ -6,8 +6,8 @@ use sqlx::Row;
 use super::{SqlStore, Tx, analysis_from, backend, document, sql, time};
 use crate::domain::record::Analysis;
 use crate::ports::{
-    AnalysisQuery, AnalysisStore, Change, Created, IdempotencyKey, InboxMessage, Lease,
-    StoreError, Wake,
+    AnalysisQuery, AnalysisStore, Change, Created, IdempotencyKey, InboxMessage, Lease, StoreError,
+    Wake,
 };
 
 impl SqlStore {

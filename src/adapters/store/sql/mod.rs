@@ -95,7 +95,10 @@ fn sql(text: String) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments
 
 /// What a database URL names.
 enum Target {
-    Sqlite { url: String, file: Option<std::path::PathBuf> },
+    Sqlite {
+        url: String,
+        file: Option<std::path::PathBuf>,
+    },
     Postgres(String),
 }
 
@@ -142,7 +145,10 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (pool, dialect, lock) = match target(url)? {
-            Target::Sqlite { url: sqlite_url, file } => {
+            Target::Sqlite {
+                url: sqlite_url,
+                file,
+            } => {
                 let lock = file.as_deref().map(ProcessLock::acquire).transpose()?;
                 // An in-memory database is one connection's: keep exactly one open.
                 let connections = if file.is_some() { 4 } else { 1 };
@@ -208,4 +214,3 @@ impl SqlStore {
         .map_err(backend)
     }
 }
-

@@ -67,7 +67,11 @@ impl SqlStore {
         Ok(None)
     }
 
-    async fn set_owner(tx: &mut Tx, route_key: &str, owner: Option<&str>) -> Result<i64, StoreError> {
+    async fn set_owner(
+        tx: &mut Tx,
+        route_key: &str,
+        owner: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let statement = match owner {
             Some(owner) => sqlx::query(
                 "UPDATE routes SET owner = $2, successor = NULL, epoch = epoch + 1 \
@@ -207,7 +211,11 @@ impl RouteStore for SqlStore {
         }))
     }
 
-    async fn adopt(&self, analysis: &Analysis, lease: &Lease) -> Result<RouteOwnership, StoreError> {
+    async fn adopt(
+        &self,
+        analysis: &Analysis,
+        lease: &Lease,
+    ) -> Result<RouteOwnership, StoreError> {
         let key = analysis.route_key();
         let mut tx = self.begin_write().await?;
         let mut route = self.lock_route(&mut tx, &key).await?;
