@@ -101,52 +101,8 @@ impl ServeArgs {
 /// (a supervisor starts it again as a new replica); errors otherwise.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let auth = match &args.auth_file {
-        Some(path) => Some(Tokens::load(path).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid auth file:\n{}", lines.join("\n"))
-        })?),
-        None => None,
-    };
-    if args.auth_file.is_none() && !args.listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {} without --auth-file: anyone could start and roll back canaries. \
-             Listen on loopback or give an auth file",
-            args.listen
-        );
-    }
-    let loaded = strategy_files::load_dir(&args.strategies);
-    if !loaded.errors.is_empty() {
-        for error in &loaded.errors {
-            tracing::error!("{error}");
-        }
-        bail!(
-            "{} errors in {}; fix them or check with 'canaryd validate'",
-            loaded.errors.len(),
-            args.strategies.display()
-        );
-    }
-    tracing::info!(count = loaded.strategies.len(), folder = %args.strategies.display(), "strategies loaded");
-    let assembled = assemble(Settings {
-        strategies: loaded.strategies,
-        database_url: args.database_url.clone(),
-        prometheus: args.prometheus()?,
-        auth,
-        engine: EngineSettings {
-            lease_ttl: args.lease_ttl,
-            ..EngineSettings::default()
-        },
-        webhooks: WebhookSettings {
-            public_url: args
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", args.listen)),
-            ..WebhookSettings::default()
-        },
-        routers: None,
-    })
-    .await;
-    let server = match assembled {
+    let settings = args.settings()?;
+    let server = match assemble(settings).await {
         Ok(server) => server,
         Err(error) => {
             if let Some(in_use @ StoreError::InUse { .. }) = error.downcast_ref::<StoreError>() {
@@ -166,6 +122,71 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         server.engine.clone(),
         args.strategies.clone(),
     ));
+    let lost_lease = serve_until_stopped(&args, server).await?;
+    if lost_lease {
+        eprintln!("canaryd: this replica lost its lease and stopped; start it again");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl ServeArgs {
+    /// Everything `serve` needs, checked: the auth file, the listen address it allows,
+    /// and a strategies folder without a single error.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let auth = match &self.auth_file {
+            Some(path) => Some(Tokens::load(path).map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("invalid auth file:\n{}", lines.join("\n"))
+            })?),
+            None => None,
+        };
+        if self.auth_file.is_none() && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without --auth-file: anyone could start and roll back canaries. \
+                 Listen on loopback or give an auth file",
+                self.listen
+            );
+        }
+        let loaded = strategy_files::load_dir(&self.strategies);
+        if !loaded.errors.is_empty() {
+            for error in &loaded.errors {
+                tracing::error!("{error}");
+            }
+            bail!(
+                "{} errors in {}; fix them or check with 'canaryd validate'",
+                loaded.errors.len(),
+                self.strategies.display()
+            );
+        }
+        tracing::info!(count = loaded.strategies.len(), folder = %self.strategies.display(), "strategies loaded");
+        Ok(Settings {
+            strategies: loaded.strategies,
+            database_url: self.database_url.clone(),
+            prometheus: self.prometheus()?,
+            auth,
+            engine: EngineSettings {
+                lease_ttl: self.lease_ttl,
+                ..EngineSettings::default()
+            },
+            webhooks: WebhookSettings {
+                public_url: self
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.listen)),
+                ..WebhookSettings::default()
+            },
+            routers: None,
+        })
+    }
+}
+
+/// Serves until SIGTERM, ctrl-c or the loss of this replica's lease, then stops every
+/// analysis after its current step; true when the lease was lost.
+async fn serve_until_stopped(
+    args: &ServeArgs,
+    server: crate::server::Server,
+) -> anyhow::Result<bool> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -188,11 +209,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "shutting down: analyses stop after their current step and resume at the next start"
     );
     server.engine.shutdown().await;
-    if lost_lease.load(Ordering::SeqCst) {
-        eprintln!("canaryd: this replica lost its lease and stopped; start it again");
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(lost_lease.load(Ordering::SeqCst))
 }
 
 /// SIGHUP reloads the strategies folder. A folder with any error is refused whole (every

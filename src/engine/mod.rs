@@ -25,6 +25,7 @@ use crate::ports::{
 };
 
 mod checks;
+mod effects;
 mod freezes;
 mod operate;
 mod ownership;

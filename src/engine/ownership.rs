@@ -160,29 +160,12 @@ impl Runner {
         let attempts = self.inner.settings.router_attempts.max(1);
         let mut last_error = String::new();
         for attempt in 1..=attempts {
-            let result = match self.fence(epoch).await {
-                Fence::Open => router.set_weight(weight, &writer).await.map_err(|e| {
-                    self.inner
-                        .ports
-                        .telemetry
-                        .router_failed(self.analysis.route.kind());
-                    tracing::warn!(weight, attempt, kind = e.metric_label(), error = %e, "router refused the weight");
-                    e.to_string()
-                }),
-                Fence::Closed(why) => {
-                    tracing::warn!(weight, %writer, "router write refused: {why}");
-                    return Err(Stop);
-                }
-                Fence::Unknown(why) => Err(why),
-            };
-            match result {
+            match self
+                .attempt(router.as_ref(), weight, &writer, attempt)
+                .await?
+            {
                 Ok(()) => {
                     self.router_failures = 0;
-                    let telemetry = &self.inner.ports.telemetry;
-                    telemetry.weight_applied(&self.analysis, weight);
-                    let lease = self.lease.as_ref().map_or(0, |lease| lease.token);
-                    let replica = self.inner.replica.id();
-                    tracing::info!(weight, %writer, lease, replica, "canary weight applied");
                     return Ok(Event::WeightApplied { weight });
                 }
                 Err(error) => last_error = error,
@@ -196,6 +179,40 @@ impl Runner {
             weight,
             error: last_error,
         })
+    }
+
+    /// One write through the fence: `Err(Stop)` when the fence is closed, `Ok(Err)` when
+    /// the write did not happen this time.
+    async fn attempt(
+        &self,
+        router: &dyn crate::ports::TrafficRouter,
+        weight: u8,
+        writer: &Writer,
+        attempt: u32,
+    ) -> Result<Result<(), String>, Stop> {
+        match self.fence(writer.epoch).await {
+            Fence::Open => {}
+            Fence::Closed(why) => {
+                tracing::warn!(weight, %writer, "router write refused: {why}");
+                return Err(Stop);
+            }
+            Fence::Unknown(why) => return Ok(Err(why)),
+        }
+        let telemetry = &self.inner.ports.telemetry;
+        match router.set_weight(weight, writer).await {
+            Ok(()) => {
+                telemetry.weight_applied(&self.analysis, weight);
+                let lease = self.lease.as_ref().map_or(0, |lease| lease.token);
+                let replica = self.inner.replica.id();
+                tracing::info!(weight, %writer, lease, replica, "canary weight applied");
+                Ok(Ok(()))
+            }
+            Err(error) => {
+                telemetry.router_failed(self.analysis.route.kind());
+                tracing::warn!(weight, attempt, kind = error.metric_label(), %error, "router refused the weight");
+                Ok(Err(error.to_string()))
+            }
+        }
     }
 
     /// Compares the router's real weight with what the analysis asked for, and sets

@@ -13,11 +13,10 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::operate::OperationError;
-use super::{Inner, Input, Message, checks};
+use super::{Inner, Input, Message};
 use crate::domain::analysis::{Command, Event, Status, apply};
-use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
-use crate::ports::{Change, Lease, Notice, RouterError, StoreError, TrafficRouter};
+use crate::ports::{Change, Lease, RouterError, StoreError, TrafficRouter};
 
 /// How a task starts.
 pub(super) enum Boot {
@@ -65,7 +64,7 @@ pub(super) struct Runner {
     /// Consecutive weight changes that failed; sets the backoff before the next one.
     pub(super) router_failures: u32,
     /// The last failing metric result, named in notifications.
-    last_failure: Option<CheckRecord>,
+    pub(super) last_failure: Option<CheckRecord>,
 }
 
 pub(super) async fn run(
@@ -346,64 +345,6 @@ impl Runner {
         Err(Stop)
     }
 
-    /// Sends the strategy's notifications for a status, off the decision path.
-    fn notify(&self, status: Status, reason: String) {
-        let strategies = self.inner.strategies();
-        let targets: Vec<_> = strategies
-            .get(&self.analysis.strategy)
-            .map(|s| {
-                s.notifications
-                    .iter()
-                    .filter(|n| n.on.contains(&status))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        if targets.is_empty() {
-            return;
-        }
-        let failing = self
-            .last_failure
-            .clone()
-            .filter(|_| status.is_terminal() || status == Status::RollingBack);
-        let notice = Notice {
-            analysis: self.analysis.clone(),
-            reason,
-            failing,
-            targets,
-        };
-        let notifier = Arc::clone(&self.inner.ports.notifier);
-        self.inner
-            .tasks
-            .spawn(async move { notifier.notify(notice).await });
-    }
-
-    /// Asks the confirm-promotion gate; a yes comes back as an event.
-    fn ask_gate(&self) {
-        let strategies = self.inner.strategies();
-        let Some(url) = strategies
-            .get(&self.analysis.strategy)
-            .and_then(|s| s.confirm_promotion.clone())
-        else {
-            return;
-        };
-        let (gate, analysis, inner) = (
-            Arc::clone(&self.inner.ports.gate),
-            self.analysis.clone(),
-            Arc::clone(&self.inner),
-        );
-        self.inner.tasks.spawn(async move {
-            if gate.confirm(&url, &analysis).await {
-                if let Some(inbox) = inner.sender(&analysis.id) {
-                    let _ = inbox.send(Message::event(Event::PromotionConfirmed)).await;
-                }
-            } else {
-                let url = crate::telemetry::redacted(&url);
-                tracing::info!(id = %analysis.id, %url, "confirm-promotion did not agree yet");
-            }
-        });
-    }
-
     pub(super) fn backoff(&self, failures: u32) -> Duration {
         let settings = &self.inner.settings;
         let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
@@ -420,36 +361,6 @@ impl Runner {
         }
         let at = state.next_check_at?;
         Some((at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
-    }
-
-    async fn check(&mut self) {
-        let now = chrono::Utc::now();
-        let strategies = self.inner.strategies();
-        let strategy = strategies.get(&self.analysis.strategy);
-        let run = checks::run(
-            self.inner.ports.metrics.as_ref(),
-            strategy,
-            &self.analysis,
-            now,
-        )
-        .await;
-        self.inner
-            .ports
-            .telemetry
-            .checked(&self.analysis, &run.records);
-        if let Some(failed) = run
-            .records
-            .iter()
-            .find(|r| r.judgement.outcome == Outcome::Fail)
-        {
-            self.last_failure = Some(failed.clone());
-        }
-        let number = self.analysis.state.checks_done + 1;
-        let event = Event::CheckCompleted {
-            number,
-            results: run.results,
-        };
-        self.pending.push_back(Work::Event(event, run.records));
     }
 }
 

@@ -10,6 +10,11 @@ use crate::ports::{Change, IdempotencyKey, StoreError};
 
 use super::request::StartRequest;
 
+enum Prepared {
+    New(Analysis, Option<IdempotencyKey>),
+    Existing(Started),
+}
+
 /// What a webhook started: a new analysis, or the one an earlier retry started.
 pub struct Started {
     pub analysis: Analysis,
@@ -48,25 +53,11 @@ impl Engine {
         actor: &str,
         key: Option<&str>,
     ) -> Result<Started, EngineError> {
-        let strategies = self.strategies();
-        let strategy = parse_strategy_id(&request.strategy)
-            .and_then(|id| strategies.get(&id))
-            .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
-        let key = key.map(|key| IdempotencyKey {
-            team: strategy.id.team.clone(),
-            key: key.to_string(),
-            request_digest: request.digest(),
-        });
-        if let Some(existing) = self.existing(key.as_ref()).await? {
-            return Ok(existing);
-        }
-        let now = chrono::Utc::now();
-        let analysis = request.into_analysis(strategy, uuid::Uuid::now_v7().to_string(), now)?;
-        // Refuse now rather than start something that could not even be rolled back.
-        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
-            return Err(EngineError::RouterUnavailable(error.to_string()));
-        }
-        let change = self.creation(&analysis, actor, now).await?;
+        let (analysis, key) = match self.prepare(request, key).await? {
+            Prepared::New(analysis, key) => (analysis, key),
+            Prepared::Existing(existing) => return Ok(existing),
+        };
+        let change = self.creation(&analysis, actor).await?;
         // Open its inbox first: a newer analysis may supersede this one the moment the
         // transaction commits, before its task runs.
         let inbox = self
@@ -106,13 +97,35 @@ impl Engine {
         })
     }
 
-    /// The audit record of a new analysis.
-    async fn creation(
+    /// The analysis a request asks for, checked against its strategy and router.
+    async fn prepare(
         &self,
-        analysis: &Analysis,
-        actor: &str,
-        now: crate::domain::Timestamp,
-    ) -> Result<Change, EngineError> {
+        request: StartRequest,
+        key: Option<&str>,
+    ) -> Result<Prepared, EngineError> {
+        let strategies = self.strategies();
+        let strategy = parse_strategy_id(&request.strategy)
+            .and_then(|id| strategies.get(&id))
+            .ok_or_else(|| EngineError::UnknownStrategy(request.strategy.clone()))?;
+        let key = key.map(|key| IdempotencyKey {
+            team: strategy.id.team.clone(),
+            key: key.to_string(),
+            request_digest: request.digest(),
+        });
+        if let Some(existing) = self.existing(key.as_ref()).await? {
+            return Ok(Prepared::Existing(existing));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let analysis = request.into_analysis(strategy, id, chrono::Utc::now())?;
+        // Refuse now rather than start something that could not even be rolled back.
+        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
+            return Err(EngineError::RouterUnavailable(error.to_string()));
+        }
+        Ok(Prepared::New(analysis, key))
+    }
+
+    /// The audit record of a new analysis.
+    async fn creation(&self, analysis: &Analysis, actor: &str) -> Result<Change, EngineError> {
         let mut message = format!(
             "created by {actor} for {} {} in {}",
             analysis.service,
@@ -131,7 +144,10 @@ impl Engine {
             message,
         };
         Ok(Change {
-            events: vec![EventRecord { at: now, record }],
+            events: vec![EventRecord {
+                at: analysis.created_at,
+                record,
+            }],
             checks: Vec::new(),
         })
     }

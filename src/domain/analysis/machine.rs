@@ -49,10 +49,10 @@ pub fn apply(
 }
 
 /// A transition under construction: the next state and the commands it needs.
-struct Transition {
-    state: AnalysisState,
-    commands: Vec<Command>,
-    now: Timestamp,
+pub(super) struct Transition {
+    pub(super) state: AnalysisState,
+    pub(super) commands: Vec<Command>,
+    pub(super) now: Timestamp,
 }
 
 /// How one check came out, all metrics considered.
@@ -125,7 +125,7 @@ impl Transition {
         (self.state, self.commands)
     }
 
-    fn record(&mut self, kind: RecordKind, actor: &str, message: String) {
+    pub(super) fn record(&mut self, kind: RecordKind, actor: &str, message: String) {
         self.commands.push(Command::Record(Record {
             kind,
             actor: actor.to_string(),
@@ -133,7 +133,7 @@ impl Transition {
         }));
     }
 
-    fn change_status(&mut self, status: Status, actor: &str, reason: String) {
+    pub(super) fn change_status(&mut self, status: Status, actor: &str, reason: String) {
         let from = self.state.status;
         self.state.status = status;
         self.state.reason = reason.clone();
@@ -152,17 +152,17 @@ impl Transition {
     }
 
     /// Asks the router for a weight; checks wait until it is applied.
-    fn shift(&mut self, weight: u8) {
+    pub(super) fn shift(&mut self, weight: u8) {
         self.state.target_weight = weight;
         self.state.next_check_at = None;
         self.commands.push(Command::SetWeight { weight });
     }
 
-    fn schedule_check(&mut self) {
+    pub(super) fn schedule_check(&mut self) {
         self.state.next_check_at = Some(self.now + self.state.plan.interval);
     }
 
-    fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
+    pub(super) fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
         self.state.rollback_outcome = Some(outcome);
         self.state.waiting = None;
         self.change_status(Status::RollingBack, actor, reason);
@@ -355,7 +355,7 @@ impl Transition {
         }
     }
 
-    fn promote(&mut self, actor: &str, reason: String) {
+    pub(super) fn promote(&mut self, actor: &str, reason: String) {
         self.state.waiting = None;
         self.change_status(Status::Promoting, actor, reason);
         self.shift(100);
@@ -374,95 +374,5 @@ impl Transition {
             "confirm-promotion answered yes; shifting all traffic to the canary".to_string(),
         );
         self.shift(100);
-    }
-
-    /// A newer analysis wants the route. Traffic goes back to stable first: one that
-    /// never shifted ends at once; one that did rolls back to 0 and then ends CANCELLED
-    /// (or keeps the verdict of a rollback already under way). Only then does the route
-    /// pass to the newer analysis.
-    fn superseded(&mut self, by: &str) {
-        let reason = format!("superseded by {by}");
-        match self.state.status {
-            status if status.is_terminal() => {}
-            Status::Pending => self.change_status(Status::Cancelled, SYSTEM_ACTOR, reason),
-            Status::RollingBack => self.record(
-                RecordKind::StatusChanged,
-                SYSTEM_ACTOR,
-                format!("{reason}; finishing the rollback first"),
-            ),
-            _ => {
-                self.record(
-                    RecordKind::StepChanged,
-                    SYSTEM_ACTOR,
-                    format!("{reason}: returning traffic to stable before the route passes on"),
-                );
-                self.begin_rollback(Status::Cancelled, SYSTEM_ACTOR, reason);
-            }
-        }
-    }
-
-    /// Another analysis owns the route (state left by an older canaryd): end without
-    /// touching the router, which is not ours to drive.
-    fn displaced(&mut self, owner: &str) {
-        if !self.state.status.is_terminal() {
-            let reason = format!("route is owned by analysis {owner}");
-            self.change_status(Status::Cancelled, SYSTEM_ACTOR, reason);
-        }
-    }
-
-    fn operation(
-        &mut self,
-        operation: Operation,
-        actor: &str,
-        reason: &str,
-    ) -> Result<(), Rejected> {
-        let status = self.state.status;
-        let allowed = operation.allowed_in();
-        if !allowed.contains(&status) {
-            return Err(Rejected {
-                operation,
-                status,
-                allowed,
-            });
-        }
-        let op = operation.as_str();
-        let said = if reason.is_empty() {
-            format!("{op} by {actor}")
-        } else {
-            format!("{op} by {actor}: {reason}")
-        };
-        self.record(RecordKind::Operation, actor, said.clone());
-        match operation {
-            Operation::Pause => {
-                self.state.waiting = Some(Waiting::Operator);
-                self.state.next_check_at = None;
-                self.change_status(Status::Paused, actor, said);
-            }
-            Operation::Resume => self.resume(actor, said),
-            Operation::Promote => self.promote(actor, said),
-            Operation::Rollback => self.begin_rollback(Status::RolledBack, actor, said),
-            Operation::Abort if status == Status::Pending => {
-                self.change_status(Status::Cancelled, actor, said);
-            }
-            Operation::Abort => self.begin_rollback(Status::Cancelled, actor, said),
-            Operation::Retry => {
-                let plan = self.state.plan.clone();
-                self.state = AnalysisState::new(plan, self.now);
-                self.state.status = status;
-                self.change_status(Status::Pending, actor, said);
-            }
-        }
-        Ok(())
-    }
-
-    fn resume(&mut self, actor: &str, said: String) {
-        self.state.waiting = None;
-        self.change_status(Status::Running, actor, said);
-        if self.state.weight_settled() {
-            self.schedule_check();
-        } else {
-            let target = self.state.target_weight;
-            self.shift(target);
-        }
     }
 }

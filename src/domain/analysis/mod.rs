@@ -15,6 +15,7 @@ use super::judge::Judgement;
 use super::strategy::{Promotion, Step, Strategy};
 
 mod machine;
+mod operations;
 #[cfg(test)]
 mod tests;
 
