@@ -139,6 +139,31 @@ fn target(url: &str) -> Result<Target, StoreError> {
     })
 }
 
+/// SQLite through `Any`, with the pragmas a durable store needs on every connection.
+async fn sqlite_pool(url: &str, on_disk: bool) -> Result<AnyPool, sqlx::Error> {
+    // An in-memory database is one connection's: keep exactly one open, forever.
+    AnyPoolOptions::new()
+        .max_connections(if on_disk { 4 } else { 1 })
+        .min_connections(if on_disk { 0 } else { 1 })
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA busy_timeout = 5000",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    connection.execute(pragma).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
 impl SqlStore {
     /// Opens (creating if needed) `sqlite://PATH`, `postgres://...` or `memory:` (a
     /// SQLite database that lives as long as the store) and brings its schema up to date.
@@ -150,27 +175,7 @@ impl SqlStore {
                 file,
             } => {
                 let lock = file.as_deref().map(ProcessLock::acquire).transpose()?;
-                // An in-memory database is one connection's: keep exactly one open.
-                let connections = if file.is_some() { 4 } else { 1 };
-                let pool = AnyPoolOptions::new()
-                    .max_connections(connections)
-                    .min_connections(if file.is_some() { 0 } else { 1 })
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .after_connect(|connection, _| {
-                        Box::pin(async move {
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = FULL",
-                                "PRAGMA busy_timeout = 5000",
-                                "PRAGMA foreign_keys = ON",
-                            ] {
-                                connection.execute(pragma).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&sqlite_url)
+                let pool = sqlite_pool(&sqlite_url, file.is_some())
                     .await
                     .map_err(|e| backend(format!("cannot open {url}: {e}")))?;
                 (pool, Dialect::Sqlite, lock)
