@@ -23,7 +23,9 @@ const MAX_LIMIT: usize = 500;
 const MAX_KEY_LENGTH: usize = 255;
 
 /// Start an analysis (the CI webhook). Retries with the same `Idempotency-Key` answer
-/// 200 with the analysis the first request started.
+/// 200 with the analysis the first request started. When another analysis is active on
+/// the same route, it is superseded: it returns the canary's traffic to stable and ends
+/// CANCELLED, and only then does this one start at step 1 (PENDING until then).
 #[utoipa::path(
     post,
     path = "/api/v1/analyses",
@@ -297,8 +299,9 @@ macro_rules! operation_handler {
                 (status = 401, description = "no valid token", body = ErrorBody),
                 (status = 403, description = "not an operator of the analysis's team", body = ErrorBody),
                 (status = 404, description = "unknown id", body = ErrorBody),
-                (status = 409, description = "not allowed in the current status; the message lists the allowed ones", body = ErrorBody),
+                (status = 409, description = "`not_allowed_in_status`: the message lists the allowed statuses; `route_busy` (retry): another analysis, named in the message, is active on the route", body = ErrorBody),
                 (status = 422, description = "invalid body", body = ErrorBody),
+                (status = 503, description = "`analysis_unavailable`: the analysis could not store the operation (the store failed, or the replica running it did not answer); it resumes from its last stored state", body = ErrorBody),
             )
         )]
         pub async fn $name(
