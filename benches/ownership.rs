@@ -54,18 +54,6 @@ fn main() {
     });
 }
 
-fn strategies() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("bench")).unwrap();
-    std::fs::write(
-        dir.path().join("bench/web.yaml"),
-        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: bench\nspec:\n  service: web\n  router:\n    type: none\n  \
-         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
-    )
-    .unwrap();
-    dir
-}
-
 async fn canaryd(
     strategies: &tempfile::TempDir,
     database: Option<&str>,
@@ -91,14 +79,14 @@ async fn canaryd(
 /// Starts `count` analyses, each on its own route, one after another; prints the
 /// latency of the last tenth (with nine tenths already active).
 async fn webhooks(store: &str, database: Option<&str>, count: usize) {
-    let strategies = strategies();
+    let strategies = decide_only_strategies();
     let logs = tempfile::tempdir().unwrap();
     let server = canaryd(&strategies, database, &[], logs.path()).await;
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(count);
     for n in 0..count {
         let body =
-            json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
+            json!({"strategy": "shop/web", "service": format!("svc-{n}"), "environment": "prod"});
         let sent = Instant::now();
         let response = client
             .post(server.url("/api/v1/analyses"))
@@ -124,7 +112,7 @@ async fn webhooks(store: &str, database: Option<&str>, count: usize) {
 /// Two replicas; one starts `failover` analyses and is killed; the time until the
 /// other has taken over every one of them.
 async fn failover(database: &str, settings: &Settings) {
-    let strategies = strategies();
+    let strategies = decide_only_strategies();
     let logs = tempfile::tempdir().unwrap();
     let ttl = format!("{}s", settings.lease_ttl.as_secs());
     let extra = ["--lease-ttl", ttl.as_str()];
@@ -133,7 +121,7 @@ async fn failover(database: &str, settings: &Settings) {
     let client = reqwest::Client::new();
     for n in 0..settings.failover {
         let body =
-            json!({"strategy": "bench/web", "service": format!("svc-{n}"), "environment": "prod"});
+            json!({"strategy": "shop/web", "service": format!("svc-{n}"), "environment": "prod"});
         let response = client
             .post(doomed.url("/api/v1/analyses"))
             .json(&body)

@@ -10,7 +10,7 @@ use crate::adapters::store::sql::{Dialect, SqlStore};
 use crate::auth::Tokens;
 use crate::engine::{Engine, EngineSettings, Ports, Strategies};
 use crate::http::{AppState, router};
-use crate::ports::RouterProvider;
+use crate::ports::{MetricsSource, RouterProvider};
 use crate::telemetry::{Telemetry, TimedMetrics};
 
 pub struct Settings {
@@ -32,6 +32,29 @@ pub struct Server {
     pub resumed: usize,
 }
 
+/// The engine's ports over one SQL store (which holds analyses, routes, leases, the
+/// inbox and freezes), with webhooks for notifications and the promotion gate.
+pub fn ports(
+    store: &Arc<SqlStore>,
+    telemetry: &Arc<Telemetry>,
+    webhooks: Arc<Webhooks>,
+    metrics: Arc<dyn MetricsSource>,
+    routers: Arc<dyn RouterProvider>,
+) -> Ports {
+    Ports {
+        store: store.clone(),
+        routes: store.clone(),
+        leases: store.clone(),
+        inbox: store.clone(),
+        freezes: store.clone(),
+        telemetry: telemetry.clone(),
+        gate: webhooks.clone(),
+        metrics,
+        routers,
+        notifier: webhooks,
+    }
+}
+
 /// Opens the store, resumes every analysis left without a live replica and builds the
 /// HTTP app. A SQLite file already used by another process is refused here.
 pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
@@ -46,18 +69,7 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let routers = settings
         .routers
         .unwrap_or_else(|| Arc::new(Routers::default()));
-    let ports = Ports {
-        store: store.clone(),
-        routes: store.clone(),
-        leases: store.clone(),
-        inbox: store.clone(),
-        freezes: store.clone(),
-        telemetry: telemetry.clone(),
-        gate: webhooks.clone(),
-        metrics: Arc::new(metrics),
-        routers,
-        notifier: webhooks,
-    };
+    let ports = ports(&store, &telemetry, webhooks, Arc::new(metrics), routers);
     let engine_settings = EngineSettings {
         exclusive: store.dialect() == Dialect::Sqlite,
         ..settings.engine

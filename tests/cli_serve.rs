@@ -30,18 +30,6 @@ fn serve(listen: &str, strategies: &tempfile::TempDir, extra: &[&str]) -> (i32, 
     )
 }
 
-fn decide_only_strategies() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
-    std::fs::write(
-        dir.path().join("shop/web.yaml"),
-        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
-         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
-    )
-    .unwrap();
-    dir
-}
-
 #[test]
 fn refuses_to_listen_beyond_loopback_without_an_auth_file() {
     let strategies = decide_only_strategies();

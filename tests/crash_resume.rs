@@ -100,14 +100,7 @@ async fn an_analysis_survives_kill_9_and_finishes_without_repeating_a_step() {
 /// same Idempotency-Key finds what the first call stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_webhooks_leaves_no_analysis_without_an_owner() {
-    let strategies = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(strategies.path().join("shop")).unwrap();
-    std::fs::write(
-        strategies.path().join("shop/web.yaml"),
-        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
-         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
-    )
-    .unwrap();
+    let strategies = decide_only_strategies();
     let state = tempfile::tempdir().unwrap();
     let prometheus = "http://127.0.0.1:9";
     let mut canaryd = Canaryd::start(strategies.path(), prometheus, &[], state.path()).await;

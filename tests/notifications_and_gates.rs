@@ -17,7 +17,7 @@ use canaryd::adapters::router::Routers;
 use canaryd::adapters::store::sql::SqlStore;
 use canaryd::domain::Timestamp;
 use canaryd::domain::analysis::{Operation, Status};
-use canaryd::engine::{Engine, EngineSettings, Ports, StartRequest};
+use canaryd::engine::{Engine, EngineSettings, StartRequest};
 use canaryd::ports::{AnalysisStore, MetricsSource, QueryError};
 use canaryd::strategy_files::{FileIdentity, TemplateCatalog, parse_strategy};
 use canaryd::telemetry::{NotificationLabels, Telemetry};
@@ -129,18 +129,13 @@ async fn setup(extra: &str, error_rate: f64) -> Setup {
         },
         Arc::clone(&telemetry),
     ));
-    let ports = Ports {
-        store: store.clone(),
-        routes: store.clone(),
-        leases: store.clone(),
-        inbox: store.clone(),
-        freezes: store.clone(),
-        telemetry: telemetry.clone(),
-        gate: webhooks.clone(),
-        metrics: metrics.clone(),
-        routers: Arc::new(Routers::default()),
-        notifier: webhooks,
-    };
+    let ports = canaryd::server::ports(
+        &store,
+        &telemetry,
+        webhooks,
+        metrics.clone(),
+        Arc::new(Routers::default()),
+    );
     let strategies = BTreeMap::from([(strategy.id.clone(), strategy)]);
     let engine = Engine::new(ports, strategies, EngineSettings::default());
     engine.start_replica().await.unwrap();

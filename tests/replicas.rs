@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 use support::postgres::PostgresServer;
 use support::*;
 
-const STRATEGY: &str = "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
-     interval: 1h\n  steps:\n    - weight: 25\n    - weight: 100\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n";
-
 struct Cluster {
     _postgres: PostgresServer,
     database: String,
@@ -27,13 +24,10 @@ impl Cluster {
     fn new(name: &str) -> Self {
         let postgres = PostgresServer::start();
         let database = postgres.database(name);
-        let strategies = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(strategies.path().join("shop")).unwrap();
-        std::fs::write(strategies.path().join("shop/web.yaml"), STRATEGY).unwrap();
         Self {
             _postgres: postgres,
             database,
-            strategies,
+            strategies: decide_only_strategies(),
             logs: tempfile::tempdir().unwrap(),
         }
     }

@@ -508,6 +508,20 @@ pub fn strategy_folder(admin_address: &str, body: &str) -> TempDir {
     dir
 }
 
+/// A folder with one strategy, `shop/web`, that decides but shifts nothing (router
+/// `none`), with an hour between checks: for tests of everything but judging.
+pub fn decide_only_strategies() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    std::fs::write(
+        dir.path().join("shop/web.yaml"),
+        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  router:\n    type: none\n  \
+         interval: 1h\n  steps:\n    - weight: 25\n  metrics:\n    - name: error-rate\n      template: http-error-rate\n      max: 0.05\n",
+    )
+    .unwrap();
+    dir
+}
+
 /// A TCP proxy that can stop passing connections, to make an address unreachable.
 pub struct SwitchableProxy {
     pub port: u16,
