@@ -197,4 +197,10 @@ async fn a_second_process_on_one_sqlite_file_refuses_to_start_naming_the_first()
     // The first one is untouched and still serves.
     let health = reqwest::get(first.url("/readyz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
+    let ready: Value = health.json().await.unwrap();
+    assert_eq!(ready["holdsLease"], true, "{ready}");
+    assert!(
+        ready["leaseRemainingMs"].is_null(),
+        "SQLite's hold cannot expire: {ready}"
+    );
 }

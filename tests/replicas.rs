@@ -84,6 +84,8 @@ async fn an_operation_sent_to_any_replica_reaches_the_one_running_the_analysis()
     for replica in [&first, &second] {
         let ready = replica.get("/readyz").await;
         assert_eq!(ready["holdsLease"], true, "{ready}");
+        let remaining = ready["leaseRemainingMs"].as_u64().unwrap();
+        assert!(remaining > 0 && remaining <= 3000, "{ready}");
         assert_eq!(replica.analysis(&id).await["status"], "RUNNING");
     }
     let (code, answer) = post(

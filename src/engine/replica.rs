@@ -103,7 +103,12 @@ impl Engine {
         ReplicaHealth {
             replica: lease.id().to_string(),
             holds_lease: lease.may_act(Duration::ZERO),
-            lease_remaining: lease.remaining(),
+            // Alone on its database, a replica's hold cannot run out.
+            lease_remaining: if lease.exclusive {
+                None
+            } else {
+                lease.remaining()
+            },
         }
     }
 
