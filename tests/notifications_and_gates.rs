@@ -290,8 +290,22 @@ async fn a_dead_receiver_changes_nothing_about_the_verdict_and_is_counted() {
     .await;
 }
 
+/// Waits until the analysis has run `more` checks beyond `after`.
+async fn checks_beyond(
+    setup: &Setup,
+    id: &str,
+    after: u64,
+    more: u64,
+) -> canaryd::domain::record::Analysis {
+    wait_for("more checks", Duration::from_secs(15), || async {
+        let analysis = setup.store.get(id).await.unwrap()?;
+        (analysis.state.checks_done >= after + more).then_some(analysis)
+    })
+    .await
+}
+
 #[tokio::test]
-async fn a_manual_strategy_stays_paused_until_promoted() {
+async fn a_manual_strategy_keeps_watching_while_it_waits_for_promotion() {
     let setup = setup("  promotion: manual\n", 0.01).await;
     let id = setup.start().await;
     let paused = setup.wait_status(&id, Status::Paused).await;
@@ -300,29 +314,30 @@ async fn a_manual_strategy_stays_paused_until_promoted() {
         "{}",
         paused.state.reason
     );
-    let checks = paused.state.checks_done;
-    tokio::time::sleep(Duration::from_secs(3)).await; // three intervals in which nothing may happen
-    let still = setup.store.get(&id).await.unwrap().unwrap();
+    let still = checks_beyond(&setup, &id, paused.state.checks_done, 2).await;
     assert_eq!(
-        (
-            still.state.status,
-            still.state.checks_done,
-            still.state.canary_weight
-        ),
-        (Status::Paused, checks, 50)
+        (still.state.status, still.state.canary_weight),
+        (Status::Paused, 50)
     );
     setup
         .engine
         .operate(&id, Operation::Promote, "release-manager", "approved")
         .await
         .unwrap();
-    assert_eq!(
-        setup
-            .wait_status(&id, Status::Deployed)
-            .await
-            .state
-            .canary_weight,
-        100
+    let deployed = setup.wait_status(&id, Status::Deployed).await;
+    assert_eq!(deployed.state.canary_weight, 100);
+
+    // The next canary starts failing while it waits: it is rolled back, unattended.
+    let next = setup.start().await;
+    let paused = setup.wait_status(&next, Status::Paused).await;
+    *setup.metrics.0.lock().unwrap() = 0.3;
+    checks_beyond(&setup, &next, paused.state.checks_done, 1).await;
+    let rolled_back = setup.wait_status(&next, Status::RolledBack).await;
+    assert_eq!(rolled_back.state.canary_weight, 0);
+    assert!(
+        rolled_back.state.reason.contains("error-rate failed"),
+        "{}",
+        rolled_back.state.reason
     );
 }
 

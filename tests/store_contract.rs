@@ -29,6 +29,8 @@ fn analysis(id: &str, backend: &str) -> Analysis {
         inconclusive_limit: 2,
         promotion: Promotion::Auto,
         confirm_promotion: false,
+        gate_timeout: Duration::from_secs(3600),
+        on_inconclusive_limit: Default::default(),
     };
     Analysis {
         id: id.to_string(),

@@ -147,6 +147,9 @@ pub struct CheckRecord {
     pub queries: Vec<String>,
     #[serde(flatten)]
     pub judgement: Judgement,
+    /// A dry-run metric: its outcome never changed the check's result.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// An entry of the audit trail, as stored.

@@ -50,6 +50,34 @@ pub struct Strategy {
     pub require_semver_sha_tag: bool,
     /// When set, promotion waits until this URL answers 2xx.
     pub confirm_promotion: Option<String>,
+    /// How long promotion waits for the gate before the analysis pauses for a person.
+    pub gate_timeout: Duration,
+    /// What happens when inconclusive checks exceed `inconclusiveLimit`.
+    pub on_inconclusive_limit: OnInconclusiveLimit,
+}
+
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What an analysis does when evidence stays missing beyond `inconclusiveLimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInconclusiveLimit {
+    /// Roll back: no evidence, no promotion.
+    #[default]
+    Rollback,
+    /// Pause for a person, checks still running (a FAIL still rolls back).
+    Pause,
+}
+
+/// What a NaN (or a missing value) means for a metric (Kayenta's `nanStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NanStrategy {
+    /// A gap is no data (and never a pass).
+    #[default]
+    Remove,
+    /// A gap is zero: for counts, where no series means nothing happened.
+    Replace,
 }
 
 /// One traffic step: the canary's weight and how much evidence leaves it.
@@ -87,6 +115,9 @@ pub enum OnNoData {
 pub struct MetricCheck {
     pub name: String,
     pub on_no_data: OnNoData,
+    /// Measured, stored, exported and shown, but never changes a check's result.
+    pub dry_run: bool,
+    pub nan_strategy: NanStrategy,
     pub judge: JudgeSpec,
 }
 

@@ -29,7 +29,7 @@ pub async fn run(
     let state = &analysis.state;
     let number = state.checks_done + 1;
     let must_decide = state.next_check_must_decide();
-    let record = |metric: &str, queries: Vec<String>, judgement: Judgement| CheckRecord {
+    let record = |metric: &str, queries: Vec<String>, judgement: Judgement, dry_run| CheckRecord {
         check: number,
         step: state.step_index + 1,
         canary_weight: state.canary_weight,
@@ -37,16 +37,18 @@ pub async fn run(
         metric: metric.to_string(),
         queries,
         judgement,
+        dry_run,
     };
     let Some(strategy) = strategy else {
         let judgement = Judgement::error(format!(
             "strategy {} is no longer loaded",
             analysis.strategy
         ));
-        let records = vec![record("strategy", Vec::new(), judgement.clone())];
+        let records = vec![record("strategy", Vec::new(), judgement.clone(), false)];
         let results = vec![MetricResult {
             metric: "strategy".into(),
             judgement,
+            dry_run: false,
         }];
         return CheckRun { results, records };
     };
@@ -72,16 +74,24 @@ pub async fn run(
     };
     for (metric, (queries, measured)) in strategy.metrics.iter().zip(gathered) {
         let judgement = match measured {
-            Ok(measurement) => {
-                judge::evaluate(&metric.judge, measurement, metric.on_no_data, must_decide)
-            }
+            Ok(measurement) => judge::evaluate(
+                &metric.judge,
+                measurement.with_nan_strategy(metric.nan_strategy),
+                metric.on_no_data,
+                must_decide,
+            ),
             Err(error) => Judgement::error(error.to_string()),
         };
-        run.records
-            .push(record(&metric.name, queries, judgement.clone()));
+        run.records.push(record(
+            &metric.name,
+            queries,
+            judgement.clone(),
+            metric.dry_run,
+        ));
         run.results.push(MetricResult {
             metric: metric.name.clone(),
             judgement,
+            dry_run: metric.dry_run,
         });
     }
     run

@@ -105,6 +105,8 @@ pub struct CheckView {
     pub reason: String,
     pub value: Option<f64>,
     pub statistics: BTreeMap<String, f64>,
+    /// A dry-run metric: shown, never deciding.
+    pub dry_run: bool,
 }
 
 impl From<CheckRecord> for CheckView {
@@ -121,6 +123,7 @@ impl From<CheckRecord> for CheckView {
             reason: record.judgement.reason,
             value: record.judgement.value,
             statistics: record.judgement.statistics,
+            dry_run: record.dry_run,
         }
     }
 }

@@ -127,6 +127,8 @@ fn metric(
     Some(MetricCheck {
         name,
         on_no_data: raw.on_no_data,
+        dry_run: raw.dry_run.as_ref().is_some_and(|d| d.value),
+        nan_strategy: raw.nan_strategy,
         judge: judge?,
     })
 }

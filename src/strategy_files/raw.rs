@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::domain::strategy::{Direction, NotificationFormat, OnNoData, Promotion};
+use crate::domain::strategy::{
+    Direction, NanStrategy, NotificationFormat, OnInconclusiveLimit, OnNoData, Promotion,
+};
 
 pub type S<T> = Spanned<T>;
 
@@ -39,6 +41,8 @@ pub struct RawSpec {
     pub steps: S<Vec<RawStep>>,
     pub failure_limit: Option<u32>,
     pub inconclusive_limit: Option<u32>,
+    /// rollback (default) | pause
+    pub on_inconclusive_limit: Option<OnInconclusiveLimit>,
     pub promotion: Option<Promotion>,
     pub metrics: S<Vec<RawMetric>>,
     #[serde(default)]
@@ -130,6 +134,11 @@ pub struct RawMetric {
     pub max_increase: Option<S<f64>>,
     #[serde(default)]
     pub on_no_data: OnNoData,
+    /// Measured and shown, never deciding.
+    pub dry_run: Option<S<bool>>,
+    /// remove (default): a gap is no data | replace: a gap is zero
+    #[serde(default)]
+    pub nan_strategy: NanStrategy,
     // mann-whitney
     pub direction: Option<S<Direction>>,
     pub confidence: Option<S<f64>>,
@@ -160,11 +169,13 @@ fn default_format() -> NotificationFormat {
     NotificationFormat::Json
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawGates {
     /// Promotion waits until this URL answers 2xx.
     pub confirm_promotion: Option<S<String>>,
+    /// How long it waits before pausing for a person (default 1h).
+    pub timeout: Option<S<String>>,
 }
 
 /// `strategies/_templates/<name>.yaml`

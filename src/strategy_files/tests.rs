@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::domain::strategy::{JudgeSpec, Promotion, RouterSpec};
+use crate::domain::strategy::{JudgeSpec, NanStrategy, OnInconclusiveLimit, Promotion, RouterSpec};
 
 const VALID: &str = r#"apiVersion: canaryd/v1
 kind: Strategy
@@ -165,6 +165,17 @@ fn loads_a_valid_strategy_with_its_defaults() {
         (0, 3)
     );
     assert_eq!(strategy.promotion, Promotion::Auto);
+    assert_eq!(strategy.gate_timeout, std::time::Duration::from_secs(3600));
+    assert_eq!(
+        strategy.on_inconclusive_limit,
+        OnInconclusiveLimit::Rollback
+    );
+    assert!(
+        strategy
+            .metrics
+            .iter()
+            .all(|m| !m.dry_run && m.nan_strategy == NanStrategy::Remove)
+    );
     assert_eq!(strategy.namespace, "default");
     let RouterSpec::Haproxy(haproxy) = &strategy.router else {
         panic!("haproxy router expected");
@@ -175,6 +186,43 @@ fn loads_a_valid_strategy_with_its_defaults() {
     };
     assert_eq!(bounds.max, Some(0.05));
     assert!(query.source().contains("http_requests_total"));
+}
+
+#[test]
+fn loads_the_options_peers_users_expect() {
+    let source = VALID
+        .replace(
+            "  interval: 30s\n",
+            "  interval: 30s\n  onInconclusiveLimit: pause\n  gates:\n    confirmPromotion: https://gate.example.com/ok\n    timeout: 20m\n",
+        )
+        .replace(
+            "      max: 0.3\n",
+            "      max: 0.3\n      dryRun: true\n      nanStrategy: replace\n",
+        );
+    let strategy = parse(&source).expect("valid");
+    assert_eq!(strategy.on_inconclusive_limit, OnInconclusiveLimit::Pause);
+    assert_eq!(strategy.gate_timeout, std::time::Duration::from_secs(1200));
+    let latency = &strategy.metrics[1];
+    assert!(latency.dry_run);
+    assert_eq!(latency.nan_strategy, NanStrategy::Replace);
+    assert!(!strategy.metrics[0].dry_run);
+}
+
+#[test]
+fn a_strategy_whose_every_metric_is_dry_run_is_refused() {
+    let source = VALID
+        .replace("      max: 0.05\n", "      max: 0.05\n      dryRun: true\n")
+        .replace("      max: 0.3\n", "      max: 0.3\n      dryRun: true\n");
+    let errors: Vec<String> = parse(&source)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].ends_with("metrics: every metric is dryRun; at least one must decide"),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::metrics::{self, MetricContext};
 use super::raw::{RawNotification, RawSpec, RawStep, RawStrategyFile};
 use crate::domain::analysis::Status;
 use crate::domain::strategy::{
-    DEFAULT_MAX_CHECKS, Notification, Promotion, Step, Strategy, StrategyId,
+    DEFAULT_GATE_TIMEOUT, DEFAULT_MAX_CHECKS, Notification, Promotion, Step, Strategy, StrategyId,
 };
 use crate::domain::template::{BUILTIN_VARIABLES, Template};
 
@@ -110,10 +110,14 @@ fn spec(
         .filter_map(|n| notification(d, n))
         .collect();
     let require_semver_sha_tag = image_tag_rule(d, spec.image_tag_rule.as_ref());
-    let confirm_promotion = spec
-        .gates
-        .and_then(|gates| gates.confirm_promotion)
+    let gates = spec.gates.unwrap_or_default();
+    let confirm_promotion = gates
+        .confirm_promotion
         .and_then(|url| http_url(d, &url, "gates.confirmPromotion"));
+    let gate_timeout = match &gates.timeout {
+        Some(timeout) => duration(d, timeout, "gates.timeout"),
+        None => Some(DEFAULT_GATE_TIMEOUT),
+    };
     let context = MetricContext {
         known: &known,
         catalog,
@@ -124,6 +128,10 @@ fn spec(
         variables: &variables,
     };
     let metrics = metrics::metrics(d, &spec.metrics, &context);
+    if !spec.metrics.value.is_empty() && metrics.iter().all(|m| m.dry_run) {
+        let message = "metrics: every metric is dryRun; at least one must decide".to_string();
+        d.error(&spec.metrics.referenced, message);
+    }
     Some(Strategy {
         id,
         description,
@@ -143,6 +151,8 @@ fn spec(
         variables,
         require_semver_sha_tag,
         confirm_promotion,
+        gate_timeout: gate_timeout?,
+        on_inconclusive_limit: spec.on_inconclusive_limit.unwrap_or_default(),
     })
 }
 

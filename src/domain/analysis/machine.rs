@@ -6,7 +6,7 @@ use super::{
 };
 use crate::domain::Timestamp;
 use crate::domain::judge::Outcome;
-use crate::domain::strategy::Promotion;
+use crate::domain::strategy::{OnInconclusiveLimit, Promotion};
 
 /// An operation asked in a status that does not allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,12 +65,14 @@ enum CheckVerdict<'a> {
     Passed,
 }
 
-/// `None` when the check had no metrics at all: that is missing data, never a pass.
+/// `None` when the check had no deciding metrics at all: that is missing data, never a
+/// pass. Dry-run metrics are shown with their outcome but never decide.
 fn classify(results: &[MetricResult], must_decide: bool) -> Option<CheckVerdict<'_>> {
+    let results: Vec<&MetricResult> = results.iter().filter(|r| !r.dry_run).collect();
     if results.is_empty() {
         return None;
     }
-    let find = |wanted: fn(&MetricResult) -> bool| results.iter().find(|r| wanted(r));
+    let find = |wanted: fn(&MetricResult) -> bool| results.iter().copied().find(|r| wanted(r));
     if let Some(failed) = find(|r| r.judgement.outcome == Outcome::Fail) {
         return Some(CheckVerdict::Failed(failed));
     }
@@ -80,7 +82,7 @@ fn classify(results: &[MetricResult], must_decide: bool) -> Option<CheckVerdict<
         Outcome::Inconclusive => !r.judgement.gathering,
         _ => false,
     };
-    if let Some(missing) = results.iter().find(|r| missing(r)) {
+    if let Some(missing) = results.iter().copied().find(|r| missing(r)) {
         return Some(CheckVerdict::Missing(missing));
     }
     if let Some(holding) = find(|r| r.judgement.outcome == Outcome::Inconclusive) {
@@ -97,8 +99,9 @@ fn summary(results: &[MetricResult]) -> String {
     let parts: Vec<_> = results
         .iter()
         .map(|r| {
+            let dry_run = if r.dry_run { " (dry run)" } else { "" };
             format!(
-                "{} {}: {}",
+                "{} {}{dry_run}: {}",
                 r.metric,
                 r.judgement.outcome.as_str(),
                 r.judgement.reason
@@ -141,6 +144,7 @@ impl Transition {
             self.state.completed_at = Some(self.now);
             self.state.next_check_at = None;
             self.state.waiting = None;
+            self.state.waiting_since = None;
             self.state.rollback_outcome = None;
         }
         self.record(
@@ -165,6 +169,7 @@ impl Transition {
     pub(super) fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
         self.state.rollback_outcome = Some(outcome);
         self.state.waiting = None;
+        self.state.waiting_since = None;
         self.change_status(Status::RollingBack, actor, reason);
         self.shift(0);
     }
@@ -266,6 +271,28 @@ impl Transition {
                 self.passed();
             }
         }
+        self.gate_timed_out();
+    }
+
+    /// Promotion has waited for the gate longer than the plan allows: pause for a
+    /// person (checks go on), never roll back for that alone.
+    fn gate_timed_out(&mut self) {
+        let waiting_for_gate = self.state.status == Status::Promoting
+            && self.state.waiting == Some(Waiting::Confirmation);
+        let timeout = self.state.plan.gate_timeout;
+        let Some(since) = self.state.waiting_since.filter(|_| waiting_for_gate) else {
+            return;
+        };
+        if (self.now - since).to_std().unwrap_or_default() < timeout {
+            return;
+        }
+        self.state.waiting = Some(Waiting::ManualPromotion);
+        self.state.waiting_since = Some(self.now);
+        let reason = format!(
+            "confirm-promotion did not agree within {}; waiting for an operator to promote",
+            humantime::format_duration(timeout)
+        );
+        self.change_status(Status::Paused, SYSTEM_ACTOR, reason);
     }
 
     fn failed(&mut self, failed: &MetricResult) {
@@ -287,30 +314,51 @@ impl Transition {
         self.state.consecutive_inconclusive += 1;
         let limit = self.state.plan.inconclusive_limit;
         let count = self.state.consecutive_inconclusive;
-        if count > limit {
-            let reason = format!(
-                "{count} consecutive inconclusive checks exceed inconclusiveLimit {limit}: {why}"
-            );
-            self.begin_rollback(Status::RolledBack, SYSTEM_ACTOR, reason);
-        } else {
-            self.after_check();
+        if count <= limit {
+            return self.after_check();
+        }
+        let reason = format!(
+            "{count} consecutive inconclusive checks exceed inconclusiveLimit {limit}: {why}"
+        );
+        match self.state.plan.on_inconclusive_limit {
+            OnInconclusiveLimit::Rollback => {
+                self.begin_rollback(Status::RolledBack, SYSTEM_ACTOR, reason);
+            }
+            OnInconclusiveLimit::Pause if self.state.waiting == Some(Waiting::Inconclusive) => {
+                self.after_check();
+            }
+            OnInconclusiveLimit::Pause => {
+                self.state.waiting = Some(Waiting::Inconclusive);
+                self.state.waiting_since = Some(self.now);
+                self.change_status(
+                    Status::Paused,
+                    SYSTEM_ACTOR,
+                    format!("{reason}; paused for a person"),
+                );
+                self.after_check();
+            }
         }
     }
 
-    /// Keep checking at this step (or, behind the gate, ask it again).
+    /// Keep checking at this step.
     fn after_check(&mut self) {
         self.schedule_check();
-        if self.state.status == Status::Promoting {
-            self.commands.push(Command::ConfirmPromotion);
-        }
     }
 
     fn passed(&mut self) {
         let Some(step) = self.state.step().copied() else {
             return;
         };
-        if self.state.status == Status::Promoting || self.state.passed_in_step < step.checks {
-            return self.after_check();
+        match self.state.status {
+            // Behind the gate, only a check that passed completely asks it again.
+            Status::Promoting => {
+                self.after_check();
+                return self.commands.push(Command::ConfirmPromotion);
+            }
+            // Waiting for a person: keep watching, decide nothing.
+            Status::Paused => return self.after_check(),
+            _ if self.state.passed_in_step < step.checks => return self.after_check(),
+            _ => {}
         }
         let next = self.state.step_index + 1;
         if let Some(next_step) = self.state.plan.steps.get(next).copied() {
@@ -339,15 +387,20 @@ impl Transition {
         match self.state.plan.promotion {
             Promotion::Manual => {
                 self.state.waiting = Some(Waiting::ManualPromotion);
-                self.state.next_check_at = None;
-                let reason = format!("all {steps} steps passed; waiting for manual promotion");
+                self.state.waiting_since = Some(self.now);
+                let reason =
+                    format!("all {steps} steps passed; waiting for manual promotion, checks go on");
                 self.change_status(Status::Paused, SYSTEM_ACTOR, reason);
+                self.after_check();
             }
             Promotion::Auto if self.state.plan.confirm_promotion => {
                 self.state.waiting = Some(Waiting::Confirmation);
+                self.state.waiting_since = Some(self.now);
                 let reason = format!("all {steps} steps passed; waiting for confirm-promotion");
                 self.change_status(Status::Promoting, SYSTEM_ACTOR, reason);
+                // The check that passed the last step passed completely: ask the gate.
                 self.after_check();
+                self.commands.push(Command::ConfirmPromotion);
             }
             Promotion::Auto => {
                 self.promote(SYSTEM_ACTOR, format!("all {steps} steps passed"));
@@ -357,6 +410,7 @@ impl Transition {
 
     pub(super) fn promote(&mut self, actor: &str, reason: String) {
         self.state.waiting = None;
+        self.state.waiting_since = None;
         self.change_status(Status::Promoting, actor, reason);
         self.shift(100);
     }

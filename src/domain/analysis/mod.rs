@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 use super::judge::Judgement;
-use super::strategy::{Promotion, Step, Strategy};
+use super::strategy::{DEFAULT_GATE_TIMEOUT, OnInconclusiveLimit, Promotion, Step, Strategy};
 
 mod machine;
 mod operations;
@@ -98,6 +98,15 @@ pub struct Plan {
     pub promotion: Promotion,
     /// Promotion waits for an outside confirmation (the `confirm-promotion` gate).
     pub confirm_promotion: bool,
+    /// How long promotion waits for the gate before pausing for a person.
+    #[serde(with = "duration_ms", default = "default_gate_timeout")]
+    pub gate_timeout: Duration,
+    #[serde(default)]
+    pub on_inconclusive_limit: OnInconclusiveLimit,
+}
+
+fn default_gate_timeout() -> Duration {
+    DEFAULT_GATE_TIMEOUT
 }
 
 impl Plan {
@@ -109,6 +118,8 @@ impl Plan {
             inconclusive_limit: strategy.inconclusive_limit,
             promotion: strategy.promotion,
             confirm_promotion: strategy.confirm_promotion.is_some(),
+            gate_timeout: strategy.gate_timeout,
+            on_inconclusive_limit: strategy.on_inconclusive_limit,
         }
     }
 }
@@ -123,6 +134,17 @@ pub enum Waiting {
     ManualPromotion,
     /// PROMOTING behind the confirm-promotion gate; checks keep running meanwhile.
     Confirmation,
+    /// PAUSED because evidence stayed missing beyond `inconclusiveLimit`
+    /// (`onInconclusiveLimit: pause`); checks keep running meanwhile.
+    Inconclusive,
+}
+
+impl Waiting {
+    /// Whether checks keep running while the analysis waits for this: every wait but
+    /// an operator's pause keeps watching, and still rolls back on failure.
+    pub fn keeps_watching(self) -> bool {
+        !matches!(self, Waiting::Operator)
+    }
 }
 
 /// The decision state of one analysis.
@@ -149,6 +171,9 @@ pub struct AnalysisState {
     pub next_check_at: Option<Timestamp>,
     pub step_started_at: Option<Timestamp>,
     pub waiting: Option<Waiting>,
+    /// Since when the analysis waits (for the gate's timeout).
+    #[serde(default)]
+    pub waiting_since: Option<Timestamp>,
     /// While ROLLING_BACK: the status reached once the canary weight is 0.
     pub rollback_outcome: Option<Status>,
     /// Why the analysis is in its status (the verdict's reason once terminal).
@@ -175,6 +200,7 @@ impl AnalysisState {
             next_check_at: None,
             step_started_at: None,
             waiting: None,
+            waiting_since: None,
             rollback_outcome: None,
             reason: "accepted".to_string(),
             started_at: None,
@@ -196,6 +222,7 @@ impl AnalysisState {
     pub fn runs_checks(&self) -> bool {
         match self.status {
             Status::Running => true,
+            Status::Paused => self.waiting.is_some_and(Waiting::keeps_watching),
             Status::Promoting => self.waiting == Some(Waiting::Confirmation),
             _ => false,
         }
@@ -215,6 +242,9 @@ impl AnalysisState {
 pub struct MetricResult {
     pub metric: String,
     pub judgement: Judgement,
+    /// A dry-run metric: shown with its outcome, never deciding.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// An operation asked by a person or a pipeline.
@@ -247,7 +277,7 @@ impl Operation {
         match self {
             Operation::Pause => &[Running],
             Operation::Resume => &[Paused],
-            Operation::Promote => &[Running, Paused],
+            Operation::Promote => &[Running, Paused, Promoting],
             Operation::Rollback => &[Running, Paused, Promoting],
             Operation::Abort => &[Pending, Running, Paused, Promoting],
             Operation::Retry => &[Failed, RolledBack],

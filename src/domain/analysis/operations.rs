@@ -64,10 +64,20 @@ impl Transition {
         match operation {
             Operation::Pause => {
                 self.state.waiting = Some(Waiting::Operator);
+                self.state.waiting_since = Some(self.now);
                 self.state.next_check_at = None;
                 self.change_status(Status::Paused, actor, said);
             }
             Operation::Resume => self.resume(actor, said),
+            // In PROMOTING, an operator overrides the gate (or a wait that never ends).
+            Operation::Promote if status == Status::Promoting => {
+                self.state.waiting = None;
+                self.state.waiting_since = None;
+                let message =
+                    format!("gate overridden: {said}; shifting all traffic to the canary");
+                self.record(RecordKind::StepChanged, actor, message);
+                self.shift(100);
+            }
             Operation::Promote => self.promote(actor, said),
             Operation::Rollback => self.begin_rollback(Status::RolledBack, actor, said),
             Operation::Abort if status == Status::Pending => {
@@ -86,6 +96,8 @@ impl Transition {
 
     fn resume(&mut self, actor: &str, said: String) {
         self.state.waiting = None;
+        self.state.waiting_since = None;
+        self.state.consecutive_inconclusive = 0;
         self.change_status(Status::Running, actor, said);
         if self.state.weight_settled() {
             self.schedule_check();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::strategy::OnNoData;
+use super::strategy::{NanStrategy, OnNoData};
 
 pub mod compare;
 pub mod mann_whitney;
@@ -132,6 +132,38 @@ pub enum Measurement {
     },
 }
 
+impl Measurement {
+    /// With `replace`, a gap (NaN, ±Inf or no series) counts as zero, as Kayenta's
+    /// `nanStrategy: replace` does for counts; with `remove` it stays no data.
+    pub fn with_nan_strategy(self, strategy: NanStrategy) -> Self {
+        if strategy == NanStrategy::Remove {
+            return self;
+        }
+        let zero = |value: Option<f64>| Some(usable(value).unwrap_or(0.0));
+        let zeros = |values: Vec<f64>| {
+            values
+                .into_iter()
+                .map(|v| if v.is_finite() { v } else { 0.0 })
+                .collect()
+        };
+        match self {
+            Measurement::Value(value) => Measurement::Value(zero(value)),
+            Measurement::Pair { canary, stable } => Measurement::Pair {
+                canary: zero(canary),
+                stable: zero(stable),
+            },
+            Measurement::Samples { canary, stable } => Measurement::Samples {
+                canary: zeros(canary),
+                stable: zeros(stable),
+            },
+            Measurement::Counts { errors, requests } => Measurement::Counts {
+                errors: zero(errors),
+                requests: zero(requests),
+            },
+        }
+    }
+}
+
 /// Judges a measurement with the metric's judge. `must_decide` is set at a step's
 /// last check: a judge still gathering evidence must then decide.
 pub fn evaluate(
@@ -157,5 +189,48 @@ pub fn evaluate(
         (_, measurement) => Judgement::error(format!(
             "internal: measurement {measurement:?} does not fit the judge"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::strategy::Bounds;
+
+    #[test]
+    fn nan_strategy_replace_counts_a_gap_as_zero_and_remove_keeps_it_missing() {
+        let bounds = Bounds {
+            min: None,
+            max: Some(5.0),
+        };
+        // (measured, strategy, outcome)
+        let cases = [
+            (None, NanStrategy::Remove, Outcome::Inconclusive),
+            (Some(f64::NAN), NanStrategy::Remove, Outcome::Inconclusive),
+            (None, NanStrategy::Replace, Outcome::Pass),
+            (Some(f64::NAN), NanStrategy::Replace, Outcome::Pass),
+            (Some(f64::INFINITY), NanStrategy::Replace, Outcome::Pass),
+            (Some(7.0), NanStrategy::Replace, Outcome::Fail),
+        ];
+        for (value, strategy, expected) in cases {
+            let measurement = Measurement::Value(value).with_nan_strategy(strategy);
+            let Measurement::Value(seen) = measurement else {
+                panic!("a value stays a value");
+            };
+            let judged = threshold::judge(seen, bounds, OnNoData::Inconclusive);
+            assert_eq!(judged.outcome, expected, "{value:?} with {strategy:?}");
+        }
+        let samples = Measurement::Samples {
+            canary: vec![1.0, f64::NAN],
+            stable: vec![f64::NEG_INFINITY],
+        }
+        .with_nan_strategy(NanStrategy::Replace);
+        assert_eq!(
+            samples,
+            Measurement::Samples {
+                canary: vec![1.0, 0.0],
+                stable: vec![0.0]
+            }
+        );
     }
 }
