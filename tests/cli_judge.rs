@@ -117,3 +117,50 @@ fn bad_requests_exit_two_with_a_clear_message() {
         assert!(stderr.contains(said), "{request}: {stderr}");
     }
 }
+
+#[test]
+fn prometheus_special_values_are_judged_as_no_data_never_a_pass() {
+    // (request, result)
+    let cases = [
+        (
+            r#"{"judge":"threshold","value":"NaN","max":0.05}"#,
+            "INCONCLUSIVE",
+        ),
+        (
+            r#"{"judge":"threshold","value":"+Inf","max":0.05}"#,
+            "INCONCLUSIVE",
+        ),
+        (
+            r#"{"judge":"threshold","value":"-Inf","min":0.5}"#,
+            "INCONCLUSIVE",
+        ),
+        (
+            r#"{"judge":"threshold","value":"NaN","max":0.05,"onNoData":"fail"}"#,
+            "FAIL",
+        ),
+        (r#"{"judge":"threshold","value":"0.01","max":0.05}"#, "PASS"),
+        (
+            r#"{"judge":"compare","canary":"NaN","baseline":1.0,"maxRatio":1.2}"#,
+            "INCONCLUSIVE",
+        ),
+        (
+            r#"{"judge":"sequential","errors":"NaN","requests":100,"max":0.05}"#,
+            "INCONCLUSIVE",
+        ),
+    ];
+    for (request, expected) in cases {
+        let (code, out, stderr) = judge(request);
+        assert_eq!(code, 0, "{request}: {stderr}");
+        assert_eq!(out["result"], expected, "{request}: {out}");
+    }
+    // NaN and infinite samples are dropped like gaps: only the finite ones count.
+    let (code, out, stderr) = judge(
+        r#"{"judge":"mann-whitney","canary":[5,"NaN",6,7,"+Inf"],"baseline":[1,2,"-Inf",3,4],"direction":"increase"}"#,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(out["statistics"]["canarySamples"], 3.0, "{out}");
+    assert_eq!(out["statistics"]["u"], 12.0, "{out}");
+    let (code, _, stderr) = judge(r#"{"judge":"threshold","value":"lots","max":0.05}"#);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("'lots' is not a number"), "{stderr}");
+}

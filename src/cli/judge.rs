@@ -30,6 +30,7 @@ const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 )]
 pub enum JudgeRequest {
     Threshold {
+        #[serde(default, deserialize_with = "sample::option")]
         value: Option<f64>,
         max: Option<f64>,
         min: Option<f64>,
@@ -37,7 +38,9 @@ pub enum JudgeRequest {
         on_no_data: OnNoData,
     },
     Compare {
+        #[serde(default, deserialize_with = "sample::option")]
         canary: Option<f64>,
+        #[serde(default, deserialize_with = "sample::option")]
         baseline: Option<f64>,
         max_ratio: Option<f64>,
         min_ratio: Option<f64>,
@@ -47,7 +50,9 @@ pub enum JudgeRequest {
     },
     MannWhitney {
         /// `null` entries (gaps) are dropped, like NaN.
+        #[serde(deserialize_with = "sample::list")]
         canary: Vec<Option<f64>>,
+        #[serde(deserialize_with = "sample::list")]
         baseline: Vec<Option<f64>>,
         #[serde(default = "default_direction")]
         direction: Direction,
@@ -66,7 +71,9 @@ pub enum JudgeRequest {
         on_no_data: OnNoData,
     },
     Sequential {
+        #[serde(default, deserialize_with = "sample::option")]
         errors: Option<f64>,
+        #[serde(default, deserialize_with = "sample::option")]
         requests: Option<f64>,
         max: f64,
         acceptable: Option<f64>,
@@ -79,6 +86,49 @@ pub enum JudgeRequest {
         #[serde(default)]
         on_no_data: OnNoData,
     },
+}
+
+/// Measured values as Prometheus's JSON writes them: a number, `null`, or a string
+/// (`"0.05"`, `"NaN"`, `"+Inf"`, `"-Inf"`). The special values are judged exactly as
+/// live data is: no data, never a pass. Limits stay plain numbers.
+mod sample {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Number(f64),
+        Text(String),
+    }
+
+    fn value<E: Error>(wire: Option<Wire>) -> Result<Option<f64>, E> {
+        let text = match wire {
+            None => return Ok(None),
+            Some(Wire::Number(number)) => return Ok(Some(number)),
+            Some(Wire::Text(text)) => text,
+        };
+        match text.as_str() {
+            "NaN" => Ok(Some(f64::NAN)),
+            "+Inf" | "Inf" => Ok(Some(f64::INFINITY)),
+            "-Inf" => Ok(Some(f64::NEG_INFINITY)),
+            other => other.parse().map(Some).map_err(|_| {
+                E::custom(format!(
+                    "'{other}' is not a number; write a number, null, \"NaN\", \"+Inf\" or \"-Inf\""
+                ))
+            }),
+        }
+    }
+
+    pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+        value(Option::<Wire>::deserialize(deserializer)?)
+    }
+
+    pub fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Option<f64>>, D::Error> {
+        Vec::<Option<Wire>>::deserialize(deserializer)?
+            .into_iter()
+            .map(value)
+            .collect()
+    }
 }
 
 fn default_direction() -> Direction {
