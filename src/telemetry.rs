@@ -14,7 +14,9 @@ use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
 use crate::domain::analysis::Status;
+use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord};
+use crate::domain::strategy::Strategy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -238,10 +240,41 @@ fn service(analysis: &Analysis) -> ServiceLabels {
 }
 
 impl crate::ports::AnalysisTelemetry for Telemetry {
-    /// A new analysis: its service's series exist from now on (verdicts at 0), so
-    /// `increase()` sees the first verdict.
-    fn analysis_created(&self, analysis: &Analysis) {
+    /// Router errors start at 0 for every router type in use, and notifications for
+    /// every format in use, so a dashboard or alert reads 0 rather than "no data".
+    fn strategies_loaded(&self, strategies: &[&Strategy]) {
+        for strategy in strategies {
+            let router = RouterLabels {
+                router: strategy.router.kind().to_string(),
+            };
+            let _ = self.router_errors.get_or_create(&router);
+            for notification in &strategy.notifications {
+                for result in ["sent", "failed"] {
+                    let labels = NotificationLabels {
+                        format: notification.format.as_str().to_string(),
+                        result: result.to_string(),
+                    };
+                    let _ = self.notifications.get_or_create(&labels);
+                }
+            }
+        }
+    }
+
+    /// A new analysis: its service's series exist from now on (verdicts and each
+    /// metric's results at 0), so `increase()` sees the first one.
+    fn analysis_created(&self, analysis: &Analysis, metrics: &[&str]) {
         let labels = service(analysis);
+        for metric in metrics {
+            for outcome in Outcome::ALL {
+                let _ = self.checks.get_or_create(&CheckLabels {
+                    team: labels.team.clone(),
+                    service: labels.service.clone(),
+                    environment: labels.environment.clone(),
+                    metric: metric.to_string(),
+                    result: outcome.as_str().to_string(),
+                });
+            }
+        }
         let _ = self.canary_weight.get_or_create(&labels);
         for verdict in VERDICTS {
             let _ = self

@@ -959,3 +959,31 @@ async fn canaryd_wait_exits_zero_when_deployed_and_one_otherwise() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn counters_start_at_zero_for_every_known_label_combination() {
+    let api = api(false).await;
+    let scrape = || async {
+        api.client
+            .get(format!("{}/metrics", api.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    for router in ["none", "gateway-api"] {
+        let line = format!("canaryd_router_errors_total{{router=\"{router}\"}} 0");
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    api.start(indexer("staging")).await;
+    let text = scrape().await;
+    for result in ["PASS", "FAIL", "INCONCLUSIVE", "ERROR"] {
+        let line = format!(
+            "canaryd_checks_total{{team=\"search\",service=\"indexer\",environment=\"staging\",metric=\"error-rate\",result=\"{result}\"}} 0"
+        );
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+}

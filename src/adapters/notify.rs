@@ -181,7 +181,7 @@ impl Notifier for Webhooks {
             let result = self.deliver(url, &payload(&notice, *format, &link)).await;
             let outcome = if result.is_ok() { "sent" } else { "failed" };
             let labels = NotificationLabels {
-                format: format!("{format:?}").to_lowercase(),
+                format: format.as_str().to_string(),
                 result: outcome.to_string(),
             };
             self.telemetry.notifications.get_or_create(&labels).inc();

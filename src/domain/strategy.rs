@@ -287,3 +287,12 @@ pub enum NotificationFormat {
     Slack,
     Json,
 }
+
+impl NotificationFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationFormat::Slack => "slack",
+            NotificationFormat::Json => "json",
+        }
+    }
+}

@@ -178,6 +178,9 @@ pub struct Engine {
 impl Engine {
     pub fn new(ports: Ports, strategies: Strategies, settings: EngineSettings) -> Self {
         let replica = replica::ReplicaLease::new(settings.exclusive);
+        ports
+            .telemetry
+            .strategies_loaded(&strategies.values().collect::<Vec<_>>());
         Self {
             inner: Arc::new(Inner {
                 ports,
@@ -200,6 +203,8 @@ impl Engine {
     /// Replaces the loaded strategies; running analyses use the new metrics from their
     /// next check on (their steps and route were fixed when they were created).
     pub fn set_strategies(&self, strategies: Strategies) {
+        let loaded: Vec<&Strategy> = strategies.values().collect();
+        self.inner.ports.telemetry.strategies_loaded(&loaded);
         if let Ok(mut current) = self.inner.strategies.write() {
             *current = Arc::new(strategies);
         }
@@ -232,6 +237,16 @@ impl Inner {
             .read()
             .map(|s| Arc::clone(&s))
             .unwrap_or_default()
+    }
+
+    /// Tells telemetry of a new or resumed analysis, with its strategy's metrics.
+    fn analysis_created(&self, analysis: &Analysis) {
+        let strategies = self.strategies();
+        let metrics: Vec<&str> = strategies
+            .get(&analysis.strategy)
+            .map(|s| s.metrics.iter().map(|m| m.name.as_str()).collect())
+            .unwrap_or_default();
+        self.ports.telemetry.analysis_created(analysis, &metrics);
     }
 
     fn sender(&self, id: &str) -> Option<mpsc::Sender<Message>> {

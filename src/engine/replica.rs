@@ -142,7 +142,7 @@ impl Inner {
 
     fn resume(self: &Arc<Self>, analysis: Analysis, lease: Lease) {
         tracing::info!(id = %analysis.id, status = %analysis.state.status, "taking the analysis over");
-        self.ports.telemetry.analysis_created(&analysis);
+        self.analysis_created(&analysis);
         self.ports
             .telemetry
             .weight_applied(&analysis, analysis.state.canary_weight);

@@ -82,7 +82,7 @@ impl Engine {
                 return Err(error.into());
             }
         };
-        self.inner.ports.telemetry.analysis_created(&analysis);
+        self.inner.analysis_created(&analysis);
         let boot = Boot::Created {
             lease: created.lease,
             epoch: created.epoch,

@@ -2,10 +2,14 @@
 //! names and labels; the engine only says what happened.
 
 use crate::domain::record::{Analysis, CheckRecord};
+use crate::domain::strategy::Strategy;
 
 pub trait AnalysisTelemetry: Send + Sync {
-    /// A new or resumed analysis: its series exist from now on.
-    fn analysis_created(&self, analysis: &Analysis);
+    /// The strategies in force: counters whose labels they determine start at 0.
+    fn strategies_loaded(&self, strategies: &[&Strategy]);
+    /// A new or resumed analysis, with its strategy's metric names: its series exist
+    /// from now on, counters at 0.
+    fn analysis_created(&self, analysis: &Analysis, metrics: &[&str]);
     fn weight_applied(&self, analysis: &Analysis, weight: u8);
     fn checked(&self, analysis: &Analysis, records: &[CheckRecord]);
     /// The analysis reached its verdict.
@@ -18,7 +22,8 @@ pub trait AnalysisTelemetry: Send + Sync {
 pub struct NoTelemetry;
 
 impl AnalysisTelemetry for NoTelemetry {
-    fn analysis_created(&self, _analysis: &Analysis) {}
+    fn strategies_loaded(&self, _strategies: &[&Strategy]) {}
+    fn analysis_created(&self, _analysis: &Analysis, _metrics: &[&str]) {}
     fn weight_applied(&self, _analysis: &Analysis, _weight: u8) {}
     fn checked(&self, _analysis: &Analysis, _records: &[CheckRecord]) {}
     fn finished(&self, _analysis: &Analysis) {}

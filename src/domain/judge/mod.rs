@@ -25,6 +25,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Inconclusive,
+        Outcome::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "PASS",
