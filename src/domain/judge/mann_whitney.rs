@@ -243,9 +243,9 @@ fn decide(
             ),
         );
     }
-    // A significant shift: is it beyond the tolerated effect? A zero or constant
-    // baseline gives an unbounded ratio, which no tolerance covers (Kayenta passes
-    // such canaries; canaryd does not).
+    // A significant shift: is it beyond the tolerated effect? An all-zero baseline
+    // gives an unbounded ratio, which no tolerance covers. (A constant non-zero
+    // baseline gives a finite ratio, judged like any other.)
     let ratio = match (canary_mean, baseline_mean) {
         (Some(c), Some(b)) if b != 0.0 => c / b,
         (Some(c), Some(_)) if c > 0.0 => f64::INFINITY,

@@ -93,15 +93,35 @@ fn an_all_zero_baseline_does_not_let_a_worse_canary_pass() {
     );
 }
 
+/// The case the README gives for Kayenta's blind spot: an all-zero stable against a
+/// canary mostly at zero. The Hodges–Lehmann estimate is 0, so Kayenta passes it;
+/// canaryd sees the shift and an unbounded ratio.
 #[test]
-fn a_constant_baseline_does_not_let_a_worse_canary_pass() {
-    let judgement = judge(
-        &[0.5; 10],
-        &[0.2; 10],
-        &config(Direction::Increase),
-        OnNoData::Inconclusive,
-    );
+fn a_partly_zero_canary_against_an_all_zero_baseline_fails() {
+    let baseline = vec![0.0; 20];
+    let mut canary = vec![0.0; 12];
+    canary.extend([50.0; 8]);
+    let mut tolerant = config(Direction::Increase);
+    tolerant.allowed_increase = Some(1.5);
+    let judgement = judge(&canary, &baseline, &tolerant, OnNoData::Inconclusive);
     assert_eq!(judgement.outcome, Outcome::Fail, "{}", judgement.reason);
+    assert_eq!(judgement.statistics["u"], 280.0);
+    assert!((judgement.statistics["pValue"] - 0.000958).abs() < 1e-5);
+    assert!(!judgement.statistics.contains_key("meanRatio"), "unbounded");
+}
+
+/// A constant non-zero baseline has a finite ratio: a worse canary fails, unless the
+/// tolerated effect covers that ratio.
+#[test]
+fn a_constant_baseline_gives_a_finite_ratio_that_a_tolerance_may_cover() {
+    let strict = config(Direction::Increase);
+    let judgement = judge(&[0.5; 10], &[0.2; 10], &strict, OnNoData::Inconclusive);
+    assert_eq!(judgement.outcome, Outcome::Fail, "{}", judgement.reason);
+    assert!((judgement.statistics["meanRatio"] - 2.5).abs() < 1e-12);
+    let mut tolerant = config(Direction::Increase);
+    tolerant.allowed_increase = Some(2.5);
+    let judgement = judge(&[0.5; 10], &[0.2; 10], &tolerant, OnNoData::Inconclusive);
+    assert_eq!(judgement.outcome, Outcome::Pass, "{}", judgement.reason);
 }
 
 #[test]
