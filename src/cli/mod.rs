@@ -1,6 +1,5 @@
 //! Command-line interface (DESIGN §5): one module per subcommand.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,17 +21,7 @@ pub enum Command {
     /// Run the service: the API, the engine and every active analysis.
     Serve(serve::ServeArgs),
     /// Check strategy files; prints every error as path:line:col: message.
-    Validate {
-        /// Strategy folders or files (default: the strategies folder).
-        paths: Vec<PathBuf>,
-        #[arg(
-            long,
-            env = "CANARYD_STRATEGIES",
-            default_value = "./strategies",
-            hide = true
-        )]
-        strategies: PathBuf,
-    },
+    Validate(validate::ValidateArgs),
     /// Print where an analysis stands.
     Status(client::ClientArgs),
     /// Follow an analysis until it ends: exit 0 when DEPLOYED, 1 otherwise.
@@ -47,14 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(serve::run(args))
         }
-        Command::Validate { paths, strategies } => {
-            let paths = if paths.is_empty() {
-                vec![strategies]
-            } else {
-                paths
-            };
-            Ok(validate::run(&paths))
-        }
+        Command::Validate(args) => validate::run(args),
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(client::status(args)),
         Command::Wait(args) => tokio::runtime::Runtime::new()?.block_on(client::wait(args)),
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
+use super::lint::Lint;
 use crate::domain::template::{Template, TemplateError};
 
 /// One mistake in one file, printed as `path:line:col: message`.
@@ -30,20 +31,38 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Collects the diagnostics of one file.
+/// Collects the diagnostics of one file: errors, and warnings measured against `lint`.
 pub struct FileDiagnostics<'a> {
     pub path: &'a Path,
     source: &'a str,
     pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    pub lint: Lint,
 }
 
 impl<'a> FileDiagnostics<'a> {
     pub fn new(path: &'a Path, source: &'a str) -> Self {
+        Self::linted(path, source, Lint::default())
+    }
+
+    pub fn linted(path: &'a Path, source: &'a str, lint: Lint) -> Self {
         Self {
             path,
             source,
             errors: Vec::new(),
+            warnings: Vec::new(),
+            lint,
         }
+    }
+
+    /// A warning: printed as `path:line:col: warning: message`; the file still loads.
+    pub fn warn(&mut self, location: &Location, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            path: self.path.to_path_buf(),
+            line: location.line().max(1),
+            column: location.column().max(1),
+            message: format!("warning: {}", message.into()),
+        });
     }
 
     pub fn at(&mut self, line: u64, column: u64, message: impl Into<String>) {

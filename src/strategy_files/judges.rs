@@ -152,6 +152,16 @@ pub(super) fn mann_whitney(
         }
         None => 10,
     };
+    if let (Some(step), Some(query)) = (sample_step, &query) {
+        samples_per_window(d, raw, context, label, step, min_samples);
+        if let Ok(rendered) = query.render(&context.sample_variables("canary")) {
+            let at = raw
+                .sample_step
+                .as_ref()
+                .map_or(raw.name.referenced, |s| s.referenced);
+            d.lint_sample_overlap(&at, label, &rendered, step);
+        }
+    }
     let config = MannWhitneyConfig {
         direction: raw
             .direction
@@ -169,6 +179,35 @@ pub(super) fn mann_whitney(
         query: query?,
         config,
     })
+}
+
+/// A window that holds fewer samples than `minSamples` can never be judged: every
+/// check would be INCONCLUSIVE, and healthy canaries roll back.
+fn samples_per_window(
+    d: &mut FileDiagnostics,
+    raw: &RawMetric,
+    context: &MetricContext,
+    label: &str,
+    step: Duration,
+    min_samples: usize,
+) {
+    let samples = (context.window.as_secs_f64() / step.as_secs_f64()).floor() as usize;
+    if samples >= min_samples {
+        return;
+    }
+    let at = raw
+        .min_samples
+        .as_ref()
+        .map(|m| m.referenced)
+        .or(raw.sample_step.as_ref().map(|s| s.referenced))
+        .unwrap_or(raw.name.referenced);
+    let message = format!(
+        "{label}: window {} / sampleStep {} gives {samples} samples per track, fewer than minSamples {min_samples}: \
+         the judge could never decide; lengthen spec.window, shorten sampleStep or lower minSamples",
+        humantime::format_duration(context.window),
+        humantime::format_duration(step),
+    );
+    d.error(&at, message);
 }
 
 pub(super) fn sequential(

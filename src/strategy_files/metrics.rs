@@ -27,7 +27,7 @@ pub struct MetricContext<'a> {
 
 impl MetricContext<'_> {
     /// Stand-in values used to render queries for the PromQL syntax check.
-    fn sample_variables(&self, track: &str) -> Variables {
+    pub(super) fn sample_variables(&self, track: &str) -> Variables {
         let mut values: Variables = self
             .variables
             .iter()

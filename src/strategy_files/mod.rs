@@ -14,6 +14,7 @@ use crate::domain::strategy::{Strategy, StrategyId};
 mod catalog;
 mod diagnostics;
 mod judges;
+mod lint;
 mod metrics;
 mod raw;
 mod router;
@@ -23,6 +24,7 @@ mod validate;
 
 pub use catalog::{CatalogEntry, TemplateCatalog};
 pub use diagnostics::Diagnostic;
+pub use lint::{DEFAULT_SCRAPE_INTERVAL, Lint, rate_ranges};
 pub use validate::FileIdentity;
 
 use diagnostics::{FileDiagnostics, yaml_error};
@@ -38,10 +40,17 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub struct Loaded {
     pub strategies: BTreeMap<StrategyId, Strategy>,
     pub errors: Vec<Diagnostic>,
+    /// Valid but doubtful: the strategies load all the same.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads a whole strategies folder.
+/// Loads a whole strategies folder, with warnings against the default scrape interval.
 pub fn load_dir(root: &Path) -> Loaded {
+    load_dir_linted(root, Lint::default())
+}
+
+/// Loads a whole strategies folder, with warnings measured against `lint`.
+pub fn load_dir_linted(root: &Path, lint: Lint) -> Loaded {
     let mut loaded = Loaded::default();
     let catalog = load_templates(root, &mut loaded.errors);
     let teams = match sorted_entries(root) {
@@ -77,7 +86,7 @@ pub fn load_dir(root: &Path) -> Loaded {
         match sorted_entries(&team_dir) {
             Ok(files) => {
                 for file in files.into_iter().filter(|f| is_yaml(f)) {
-                    load_into(&mut loaded, &file, &catalog);
+                    load_into(&mut loaded, &file, &catalog, lint);
                 }
             }
             Err(error) => loaded.errors.push(file_level(
@@ -91,13 +100,14 @@ pub fn load_dir(root: &Path) -> Loaded {
 
 /// Loads what `canaryd validate` is given: folders as strategies roots, single files
 /// with the templates of the root they sit in (`<root>/<team>/<name>.yaml`).
-pub fn load_paths(paths: &[PathBuf]) -> Loaded {
+pub fn load_paths(paths: &[PathBuf], lint: Lint) -> Loaded {
     let mut all = Loaded::default();
     for path in paths {
         if path.is_dir() {
-            let loaded = load_dir(path);
+            let loaded = load_dir_linted(path, lint);
             all.strategies.extend(loaded.strategies);
             all.errors.extend(loaded.errors);
+            all.warnings.extend(loaded.warnings);
             continue;
         }
         let team_dir = path.parent().unwrap_or(Path::new("."));
@@ -107,13 +117,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
             load_template(path, &mut catalog, &mut all.errors);
         } else {
             let catalog = load_templates(root, &mut all.errors);
-            load_into(&mut all, path, &catalog);
+            load_into(&mut all, path, &catalog, lint);
         }
     }
     all
 }
 
-fn load_into(loaded: &mut Loaded, path: &Path, catalog: &TemplateCatalog) {
+fn load_into(loaded: &mut Loaded, path: &Path, catalog: &TemplateCatalog, lint: Lint) {
     let Some(identity) = identity_of(path) else {
         loaded.errors.push(file_level(
             path,
@@ -125,7 +135,9 @@ fn load_into(loaded: &mut Loaded, path: &Path, catalog: &TemplateCatalog) {
         Ok(source) => source,
         Err(error) => return loaded.errors.push(error),
     };
-    match parse_strategy(path, &source, &identity, catalog) {
+    let (parsed, warnings) = parse_strategy_linted(path, &source, &identity, catalog, lint);
+    loaded.warnings.extend(warnings);
+    match parsed {
         Ok(strategy) => {
             loaded.strategies.insert(strategy.id.clone(), strategy);
         }
@@ -140,16 +152,32 @@ pub fn parse_strategy(
     identity: &FileIdentity,
     catalog: &TemplateCatalog,
 ) -> Result<Strategy, Vec<Diagnostic>> {
-    let raw: RawStrategyFile =
-        serde_saphyr::from_str(source).map_err(|e| vec![yaml_error(path, &e)])?;
-    let mut d = FileDiagnostics::new(path, source);
-    match validate::strategy(&mut d, raw, identity, catalog) {
+    parse_strategy_linted(path, source, identity, catalog, Lint::default()).0
+}
+
+/// Parses and validates one strategy file's text; also returns its warnings.
+pub fn parse_strategy_linted(
+    path: &Path,
+    source: &str,
+    identity: &FileIdentity,
+    catalog: &TemplateCatalog,
+    lint: Lint,
+) -> (Result<Strategy, Vec<Diagnostic>>, Vec<Diagnostic>) {
+    let raw: RawStrategyFile = match serde_saphyr::from_str(source) {
+        Ok(raw) => raw,
+        Err(error) => return (Err(vec![yaml_error(path, &error)]), Vec::new()),
+    };
+    let mut d = FileDiagnostics::linted(path, source, lint);
+    let strategy = validate::strategy(&mut d, raw, identity, catalog);
+    d.warnings.sort_by_key(|w| (w.line, w.column));
+    let parsed = match strategy {
         Some(strategy) if d.errors.is_empty() => Ok(strategy),
         _ => {
             d.errors.sort_by_key(|e| (e.line, e.column));
             Err(d.errors)
         }
-    }
+    };
+    (parsed, d.warnings)
 }
 
 fn load_templates(root: &Path, errors: &mut Vec<Diagnostic>) -> TemplateCatalog {

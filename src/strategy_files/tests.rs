@@ -279,6 +279,7 @@ fn every_judge_is_parsed_with_its_settings() {
       judge: mann-whitney
       direction: increase
       confidence: 0.99
+      minSamples: 3
     - name: errors-sequential
       judge: sequential
       max: 0.05
@@ -383,4 +384,53 @@ fn diagnostics_print_as_path_line_column_message() {
         message: "oops".into(),
     };
     assert_eq!(diagnostic.to_string(), "strategies/a/b.yaml:3:7: oops");
+}
+
+fn mann_whitney_source(extra: &str) -> String {
+    VALID.replace(
+        "    - name: p99-latency\n",
+        &format!(
+            "    - name: latency-shift\n      query: histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{service=\"{{{{service}}}}\",track=\"{{{{track}}}}\"}}[1m])))\n      judge: mann-whitney\n{extra}    - name: p99-latency\n"
+        ),
+    )
+}
+
+#[test]
+fn a_mann_whitney_window_too_short_for_its_samples_is_an_error() {
+    // interval 30s = window: 30s / 10s = 3 samples, fewer than the default minSamples 10.
+    let errors: Vec<String> = parse(&mann_whitney_source(""))
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("metric 'latency-shift': window 30s / sampleStep 10s gives 3 samples per track, fewer than minSamples 10"),
+        "{errors:?}"
+    );
+    assert!(parse(&mann_whitney_source("      minSamples: 3\n")).is_ok());
+}
+
+#[test]
+fn overlapping_samples_and_short_windows_are_warnings() {
+    let source = mann_whitney_source("      sampleStep: 5s\n      minSamples: 5\n");
+    let (parsed, warnings) = parse_strategy_linted(
+        Path::new("payments/checkout-api.yaml"),
+        &source,
+        &identity(),
+        &TemplateCatalog::default(),
+        Lint::default(),
+    );
+    assert!(parsed.is_ok(), "{parsed:?}");
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("warning: window 30s is shorter than 4 scrape intervals"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1]
+            .contains("sampleStep 5s is shorter than the range [1m] of a rate() in the query"),
+        "{warnings:?}"
+    );
 }

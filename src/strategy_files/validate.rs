@@ -102,6 +102,10 @@ fn spec(
         Some(window) => duration(d, window, "window"),
         None => interval,
     };
+    if let Some(window) = window {
+        let at = spec.window.as_ref().unwrap_or(&spec.interval).referenced;
+        d.lint_window(&at, window);
+    }
     let steps = steps(d, &spec.steps);
     let router = super::router::router(d, &spec.router, &known);
     let notifications = spec
