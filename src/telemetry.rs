@@ -394,9 +394,13 @@ pub struct TimedMetrics {
 
 #[async_trait::async_trait]
 impl crate::ports::MetricsSource for TimedMetrics {
-    async fn instant(&self, query: &str) -> Result<Option<f64>, crate::ports::QueryError> {
+    async fn instant(
+        &self,
+        query: &str,
+        at: Option<crate::domain::Timestamp>,
+    ) -> Result<Option<f64>, crate::ports::QueryError> {
         let started = std::time::Instant::now();
-        let result = self.inner.instant(query).await;
+        let result = self.inner.instant(query, at).await;
         self.telemetry
             .query_duration
             .observe(started.elapsed().as_secs_f64());

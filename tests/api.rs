@@ -987,3 +987,57 @@ async fn counters_start_at_zero_for_every_known_label_combination() {
         assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn judgements_are_team_scoped_and_validated_like_webhooks() {
+    let api = api(true).await;
+    let post = |token: &'static str, body: Value| {
+        let api = &api;
+        async move {
+            api.call(Method::POST, "/api/v1/judgements", Some(token), Some(body))
+                .await
+        }
+    };
+    let body = json!({"strategy": "search/indexer", "environment": "staging"});
+    // Prometheus is unreachable here: the metric is an ERROR, the judgement INCONCLUSIVE.
+    let (status, answer) = post("search-operator", body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "INCONCLUSIVE", "{answer}");
+    assert_eq!(answer["metrics"][0]["outcome"], "ERROR", "{answer}");
+    let (status, answer) = post("payments-ci", body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    for (body, code, says) in [
+        (
+            json!({"strategy": "search/nope", "environment": "staging"}),
+            StatusCode::NOT_FOUND,
+            "not loaded",
+        ),
+        (
+            json!({"strategy": "search/indexer", "environment": "staging", "window": "soon"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "window",
+        ),
+        (
+            json!({"strategy": "search/indexer", "environment": "staging", "window": "48h"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "within 1s..=24h",
+        ),
+        (
+            json!({"strategy": "search/indexer", "environment": "bad env"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "environment",
+        ),
+        (
+            json!({"strategy": "search/indexer", "environment": "staging", "variables": {"x": "1"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not declared",
+        ),
+    ] {
+        let (status, answer) = post("search-operator", body.clone()).await;
+        assert_eq!(status, code, "{body}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{body}: {answer}"
+        );
+    }
+}

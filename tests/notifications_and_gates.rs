@@ -31,7 +31,11 @@ struct Scripted(Mutex<f64>);
 
 #[async_trait]
 impl MetricsSource for Scripted {
-    async fn instant(&self, _query: &str) -> Result<Option<f64>, QueryError> {
+    async fn instant(
+        &self,
+        _query: &str,
+        _at: Option<canaryd::domain::Timestamp>,
+    ) -> Result<Option<f64>, QueryError> {
         Ok(Some(*self.0.lock().unwrap()))
     }
     async fn range(

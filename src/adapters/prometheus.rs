@@ -95,14 +95,12 @@ fn describe(error: prometheus_http_query::Error) -> QueryError {
 
 #[async_trait]
 impl MetricsSource for Prometheus {
-    async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError> {
-        let response = self
-            .client
-            .query(query)
-            .timeout(self.timeout_ms())
-            .post()
-            .await
-            .map_err(describe)?;
+    async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError> {
+        let mut request = self.client.query(query).timeout(self.timeout_ms());
+        if let Some(at) = at {
+            request = request.at(at.timestamp());
+        }
+        let response = request.post().await.map_err(describe)?;
         match response.data() {
             Data::Scalar(sample) => Ok(Some(sample.value())),
             Data::Vector(series) => match series.as_slice() {
@@ -196,7 +194,7 @@ mod tests {
         let mut settings = PrometheusSettings::new("http://127.0.0.1:9");
         settings.timeout = Duration::from_millis(500);
         let prometheus = Prometheus::new(&settings).unwrap();
-        let error = prometheus.instant("up").await.unwrap_err();
+        let error = prometheus.instant("up", None).await.unwrap_err();
         assert_eq!(error.metric_label(), "unreachable");
         assert!(
             error.to_string().starts_with("Prometheus query failed"),

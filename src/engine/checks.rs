@@ -19,7 +19,84 @@ pub struct CheckRun {
     pub records: Vec<CheckRecord>,
 }
 
-/// Runs every metric of the strategy once, concurrently.
+/// One evaluation of a strategy's metrics, with or without an analysis behind it (a
+/// check, a preflight, a backtest, a decide-only judgement).
+pub struct Evaluation<'a> {
+    pub strategy: &'a Strategy,
+    /// Template values: service, environment, namespace and declared variables.
+    pub variables: &'a Variables,
+    /// When the queries look back from.
+    pub at: Timestamp,
+    /// Send `at` as Prometheus's `time`: a replay of the past is evaluated at its own
+    /// moment; a live check at the server's now.
+    pub pinned: bool,
+    /// Value of `{{window}}`.
+    pub window: Duration,
+    /// Value of `{{stepWindow}}`: time since the step began.
+    pub step_elapsed: Duration,
+    /// A judge still gathering evidence must decide.
+    pub must_decide: bool,
+}
+
+/// One metric's result in one evaluation, with the queries as sent.
+#[derive(Debug, Clone)]
+pub struct MetricOutcome {
+    pub metric: String,
+    pub queries: Vec<String>,
+    pub judgement: Judgement,
+    pub dry_run: bool,
+}
+
+impl MetricOutcome {
+    pub fn result(&self) -> MetricResult {
+        MetricResult {
+            metric: self.metric.clone(),
+            judgement: self.judgement.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+/// Runs every metric of the strategy once, concurrently, and judges each.
+pub async fn evaluate(
+    source: &dyn MetricsSource,
+    evaluation: &Evaluation<'_>,
+) -> Vec<MetricOutcome> {
+    let context = QueryContext {
+        variables: evaluation.variables,
+        window: evaluation.window,
+        step_window: Duration::from_secs(
+            evaluation.step_elapsed.as_secs_f64().ceil().max(1.0) as u64
+        ),
+        now: evaluation.at,
+        pinned: evaluation.pinned,
+    };
+    let metrics = &evaluation.strategy.metrics;
+    let gathered = join_all(metrics.iter().map(|m| gather(source, m, &context))).await;
+    metrics
+        .iter()
+        .zip(gathered)
+        .map(|(metric, (queries, measured))| {
+            let judgement = match measured {
+                Ok(measurement) => judge::evaluate(
+                    &metric.judge,
+                    measurement.with_nan_strategy(metric.nan_strategy),
+                    metric.on_no_data,
+                    evaluation.must_decide,
+                ),
+                Err(error) => Judgement::error(error.to_string()),
+            };
+            MetricOutcome {
+                metric: metric.name.clone(),
+                queries,
+                judgement,
+                dry_run: metric.dry_run,
+            }
+        })
+        .collect()
+}
+
+/// Runs one check of an analysis.
 pub async fn run(
     metrics: &dyn MetricsSource,
     strategy: Option<&Strategy>,
@@ -27,74 +104,46 @@ pub async fn run(
     now: Timestamp,
 ) -> CheckRun {
     let state = &analysis.state;
-    let number = state.checks_done + 1;
-    let must_decide = state.next_check_must_decide();
-    let record = |metric: &str, queries: Vec<String>, judgement: Judgement, dry_run| CheckRecord {
-        check: number,
+    let record = |outcome: &MetricOutcome| CheckRecord {
+        check: state.checks_done + 1,
         step: state.step_index + 1,
         canary_weight: state.canary_weight,
         at: now,
-        metric: metric.to_string(),
-        queries,
-        judgement,
-        dry_run,
+        metric: outcome.metric.clone(),
+        queries: outcome.queries.clone(),
+        judgement: outcome.judgement.clone(),
+        dry_run: outcome.dry_run,
     };
-    let Some(strategy) = strategy else {
-        let judgement = Judgement::error(format!(
-            "strategy {} is no longer loaded",
-            analysis.strategy
-        ));
-        let records = vec![record("strategy", Vec::new(), judgement.clone(), false)];
-        let results = vec![MetricResult {
+    let outcomes = match strategy {
+        None => vec![MetricOutcome {
             metric: "strategy".into(),
-            judgement,
+            queries: Vec::new(),
+            judgement: Judgement::error(format!(
+                "strategy {} is no longer loaded",
+                analysis.strategy
+            )),
             dry_run: false,
-        }];
-        return CheckRun { results, records };
+        }],
+        Some(strategy) => {
+            let step_elapsed = state.step_started_at.map_or(strategy.interval, |started| {
+                (now - started).to_std().unwrap_or(Duration::ZERO)
+            });
+            let evaluation = Evaluation {
+                strategy,
+                variables: &analysis.variables,
+                at: now,
+                pinned: false,
+                window: strategy.window,
+                step_elapsed,
+                must_decide: state.next_check_must_decide(),
+            };
+            evaluate(metrics, &evaluation).await
+        }
     };
-    let step_elapsed = state.step_started_at.map_or(strategy.interval, |started| {
-        (now - started).to_std().unwrap_or(Duration::ZERO)
-    });
-    let context = QueryContext {
-        variables: &analysis.variables,
-        window: strategy.window,
-        step_window: Duration::from_secs(step_elapsed.as_secs_f64().ceil().max(1.0) as u64),
-        now,
-    };
-    let gathered = join_all(
-        strategy
-            .metrics
-            .iter()
-            .map(|metric| gather(metrics, metric, &context)),
-    )
-    .await;
-    let mut run = CheckRun {
-        results: Vec::new(),
-        records: Vec::new(),
-    };
-    for (metric, (queries, measured)) in strategy.metrics.iter().zip(gathered) {
-        let judgement = match measured {
-            Ok(measurement) => judge::evaluate(
-                &metric.judge,
-                measurement.with_nan_strategy(metric.nan_strategy),
-                metric.on_no_data,
-                must_decide,
-            ),
-            Err(error) => Judgement::error(error.to_string()),
-        };
-        run.records.push(record(
-            &metric.name,
-            queries,
-            judgement.clone(),
-            metric.dry_run,
-        ));
-        run.results.push(MetricResult {
-            metric: metric.name.clone(),
-            judgement,
-            dry_run: metric.dry_run,
-        });
+    CheckRun {
+        results: outcomes.iter().map(MetricOutcome::result).collect(),
+        records: outcomes.iter().map(record).collect(),
     }
-    run
 }
 
 struct QueryContext<'a> {
@@ -102,6 +151,7 @@ struct QueryContext<'a> {
     window: Duration,
     step_window: Duration,
     now: Timestamp,
+    pinned: bool,
 }
 
 impl QueryContext<'_> {
@@ -155,11 +205,16 @@ async fn measure(
     queries: &[String],
     context: &QueryContext<'_>,
 ) -> Result<Measurement, QueryError> {
+    let at = context.pinned.then_some(context.now);
     match spec {
-        JudgeSpec::Threshold { .. } => Ok(Measurement::Value(source.instant(&queries[0]).await?)),
+        JudgeSpec::Threshold { .. } => {
+            Ok(Measurement::Value(source.instant(&queries[0], at).await?))
+        }
         JudgeSpec::CompareStable { .. } => {
-            let (canary, stable) =
-                futures::join!(source.instant(&queries[0]), source.instant(&queries[1]));
+            let (canary, stable) = futures::join!(
+                source.instant(&queries[0], at),
+                source.instant(&queries[1], at)
+            );
             Ok(Measurement::Pair {
                 canary: canary?,
                 stable: stable?,
@@ -175,8 +230,10 @@ async fn measure(
             })
         }
         JudgeSpec::Sequential { .. } => {
-            let (errors, requests) =
-                futures::join!(source.instant(&queries[0]), source.instant(&queries[1]));
+            let (errors, requests) = futures::join!(
+                source.instant(&queries[0], at),
+                source.instant(&queries[1], at)
+            );
             Ok(Measurement::Counts {
                 errors: errors?,
                 requests: requests?,

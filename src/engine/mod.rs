@@ -24,9 +24,10 @@ use crate::ports::{
     Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake,
 };
 
-mod checks;
+pub mod checks;
 mod effects;
 mod freezes;
+mod judgement;
 mod operate;
 mod ownership;
 mod replica;
@@ -34,6 +35,7 @@ pub mod request;
 mod runner;
 mod start;
 
+pub use judgement::Judged;
 pub use operate::OperationError;
 pub use replica::ReplicaHealth;
 pub use request::{InvalidRequest, StartRequest};

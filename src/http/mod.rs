@@ -20,6 +20,7 @@ pub mod errors;
 pub mod freezes;
 pub mod health;
 pub mod json;
+pub mod judgements;
 pub mod strategies;
 pub mod views;
 
@@ -48,6 +49,7 @@ fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(analyses::rollback))
         .routes(routes!(analyses::abort))
         .routes(routes!(analyses::retry))
+        .routes(routes!(judgements::judge))
         .routes(routes!(deployments::history))
         .routes(routes!(strategies::list))
         .routes(routes!(strategies::get))

@@ -42,8 +42,9 @@ impl QueryError {
 /// A PromQL-compatible metrics backend.
 #[async_trait]
 pub trait MetricsSource: Send + Sync {
-    /// An instant query: `Ok(None)` when it returned no series.
-    async fn instant(&self, query: &str) -> Result<Option<f64>, QueryError>;
+    /// An instant query evaluated at `at` (Prometheus's `time` parameter; now when
+    /// `None`): `Ok(None)` when it returned no series.
+    async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError>;
     /// A range query's sample values over `[end − range, end]` every `step`.
     async fn range(
         &self,

@@ -95,6 +95,17 @@ fn classify(results: &[MetricResult], must_decide: bool) -> Option<CheckVerdict<
     Some(CheckVerdict::Passed)
 }
 
+/// One check as a whole, as an analysis counts it: FAIL when a deciding metric
+/// failed; INCONCLUSIVE when one had no data, an error, or not yet enough evidence;
+/// PASS when every deciding metric passed. Dry-run metrics never decide.
+pub fn check_outcome(results: &[MetricResult]) -> Outcome {
+    match classify(results, false) {
+        Some(CheckVerdict::Failed(_)) => Outcome::Fail,
+        Some(CheckVerdict::Passed) => Outcome::Pass,
+        Some(CheckVerdict::Missing(_) | CheckVerdict::Holding) | None => Outcome::Inconclusive,
+    }
+}
+
 fn summary(results: &[MetricResult]) -> String {
     let parts: Vec<_> = results
         .iter()

@@ -19,7 +19,7 @@ mod operations;
 #[cfg(test)]
 mod tests;
 
-pub use machine::{Rejected, apply};
+pub use machine::{Rejected, apply, check_outcome};
 
 /// Where an analysis stands. Terminal: DEPLOYED, ROLLED_BACK, FAILED, CANCELLED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
