@@ -3,7 +3,6 @@
 //! for rollout controllers that shift traffic themselves (Argo Rollouts' `web` metric).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -109,7 +108,7 @@ pub async fn judge(
         .map_err(|e| ApiError::invalid(format!("window: {e}; write e.g. 5m")))?;
     let judged = state
         .engine
-        .judge_now(start_request(request), window.map(Duration::from))
+        .judge_now(start_request(request), window)
         .await?;
     Ok(Json(JudgementView {
         result: judged.outcome.as_str().to_string(),
