@@ -1006,6 +1006,10 @@ async fn judgements_are_team_scoped_and_validated_like_webhooks() {
     assert_eq!(answer["metrics"][0]["outcome"], "ERROR", "{answer}");
     let (status, answer) = post("payments-ci", body).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    // A judgement has no image: a strategy's imageTagRule does not apply to it.
+    let checkout = json!({"strategy": "payments/checkout", "environment": "prod"});
+    let (status, answer) = post("payments-ci", checkout).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     for (body, code, says) in [
         (
             json!({"strategy": "search/nope", "environment": "staging"}),

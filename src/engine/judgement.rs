@@ -41,11 +41,11 @@ impl Engine {
             .into());
         }
         let now = chrono::Utc::now();
-        // The same checks as a webhook's: only declared variables, only safe values.
-        let analysis = request.into_analysis(strategy, "judgement".into(), now)?;
+        // The same checks as a webhook's values: only declared variables, only safe values.
+        let variables = request.template_variables(strategy)?;
         let evaluation = Evaluation {
             strategy,
-            variables: &analysis.variables,
+            variables: &variables,
             at: now,
             pinned: false,
             window: window.unwrap_or(strategy.window),

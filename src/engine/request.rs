@@ -97,13 +97,10 @@ impl StartRequest {
         to_hex(&Sha256::digest(canonical))
     }
 
-    /// Checks the request against the strategy and builds the PENDING analysis.
-    pub fn into_analysis(
-        self,
-        strategy: &Strategy,
-        id: String,
-        now: Timestamp,
-    ) -> Result<Analysis, InvalidRequest> {
+    /// The template values the request gives the strategy's queries (service,
+    /// environment, namespace and declared variables), every one checked as safe to
+    /// render into PromQL. A judgement or a preflight needs no more than this.
+    pub fn template_variables(&self, strategy: &Strategy) -> Result<Variables, InvalidRequest> {
         if !name_like(&self.environment, 63) {
             return Err(invalid(
                 "environment",
@@ -120,8 +117,19 @@ impl StartRequest {
                 "letters, digits, '-', '_' or '.', at most 128",
             ));
         }
+        self.variables(strategy, &service)
+    }
+
+    /// Checks the request against the strategy and builds the PENDING analysis.
+    pub fn into_analysis(
+        self,
+        strategy: &Strategy,
+        id: String,
+        now: Timestamp,
+    ) -> Result<Analysis, InvalidRequest> {
+        let variables = self.template_variables(strategy)?;
+        let service = variables.get("service").cloned().unwrap_or_default();
         self.check_provenance(strategy)?;
-        let variables = self.variables(strategy, &service)?;
         let route = RouteTarget::render(&strategy.router, &variables)
             .map_err(|missing| invalid("variables", missing.to_string()))?;
         Ok(Analysis {
