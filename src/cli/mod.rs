@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod client;
 mod judge;
 pub mod serve;
@@ -28,6 +29,9 @@ pub enum Command {
     Wait(client::WaitArgs),
     /// Judge data offline: a JSON request on stdin, the judgement as JSON on stdout.
     Judge,
+    /// Preflight: run every query of a strategy against Prometheus now and report what
+    /// each returns and what the judges would say; exit 0 only when all have data.
+    Check(check::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -40,5 +44,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(client::status(args)),
         Command::Wait(args) => tokio::runtime::Runtime::new()?.block_on(client::wait(args)),
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
+        Command::Check(args) => tokio::runtime::Runtime::new()?.block_on(check::run(args)),
     }
 }

@@ -83,7 +83,7 @@ struct Global {
 
 /// The global scrape interval in a Prometheus's running configuration (Prometheus's
 /// default, 1m, when the configuration sets none).
-async fn scrape_interval_of(url: &str) -> anyhow::Result<Duration> {
+pub(super) async fn scrape_interval_of(url: &str) -> anyhow::Result<Duration> {
     let endpoint = format!("{}/api/v1/status/config", url.trim_end_matches('/'));
     let answer: ConfigAnswer = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

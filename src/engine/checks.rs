@@ -96,6 +96,39 @@ pub async fn evaluate(
         .collect()
 }
 
+/// A metric's query rendered for one track, as a check would send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedQuery {
+    pub metric: String,
+    pub track: &'static str,
+    pub query: Result<String, QueryError>,
+}
+
+/// Every query of every metric, for both tracks (a preflight runs them all, including
+/// the stable side a threshold judge never asks for).
+pub fn rendered_queries(evaluation: &Evaluation<'_>) -> Vec<RenderedQuery> {
+    let context = QueryContext {
+        variables: evaluation.variables,
+        window: evaluation.window,
+        step_window: evaluation.step_elapsed,
+        now: evaluation.at,
+        pinned: evaluation.pinned,
+    };
+    let mut rendered = Vec::new();
+    for metric in &evaluation.strategy.metrics {
+        for template in metric.judge.queries() {
+            for track in ["canary", "stable"] {
+                rendered.push(RenderedQuery {
+                    metric: metric.name.clone(),
+                    track,
+                    query: context.render(template, track),
+                });
+            }
+        }
+    }
+    rendered
+}
+
 /// Runs one check of an analysis.
 pub async fn run(
     metrics: &dyn MetricsSource,
