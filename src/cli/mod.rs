@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backtest;
 mod check;
 mod client;
 mod judge;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Preflight: run every query of a strategy against Prometheus now and report what
     /// each returns and what the judges would say; exit 0 only when all have data.
     Check(check::CheckArgs),
+    /// Replay a strategy over past Prometheus data: each check, its outcome, and the
+    /// verdict it would have reached; exit 0 when that is DEPLOYED.
+    Backtest(backtest::BacktestArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -45,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => tokio::runtime::Runtime::new()?.block_on(client::wait(args)),
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
         Command::Check(args) => tokio::runtime::Runtime::new()?.block_on(check::run(args)),
+        Command::Backtest(args) => tokio::runtime::Runtime::new()?.block_on(backtest::run(args)),
     }
 }

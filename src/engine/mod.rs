@@ -24,6 +24,7 @@ use crate::ports::{
     Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake,
 };
 
+pub mod backtest;
 pub mod checks;
 mod effects;
 mod freezes;
