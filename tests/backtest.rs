@@ -59,10 +59,10 @@ fn openmetrics(start: DateTime<Utc>, end: DateTime<Utc>, incident: DateTime<Utc>
 }
 
 /// Prometheus serving the blocks in `data`, scraping nothing.
-async fn prometheus_over(data: &Path, port: u16) -> Process {
+fn prometheus_over(data: &Path, port: u16) -> Process {
     let config = data.parent().unwrap().join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-    let process = Process::spawn(
+    Process::spawn(
         "prometheus",
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
@@ -71,8 +71,7 @@ async fn prometheus_over(data: &Path, port: u16) -> Process {
             .arg("--storage.tsdb.retention.time=30d")
             .arg("--log.level=warn"),
         data.parent().unwrap().join("prometheus.log"),
-    );
-    process
+    )
 }
 
 fn backtest(strategies: &Path, url: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> (i32, Value) {
@@ -127,7 +126,7 @@ async fn a_backtest_deploys_over_a_healthy_hour_and_rolls_back_at_the_incident()
     );
 
     let port = free_port();
-    let _prometheus = prometheus_over(&data, port).await;
+    let _prometheus = prometheus_over(&data, port);
     let url = format!("http://127.0.0.1:{port}");
     let at_incident = incident.timestamp().to_string();
     wait_for(
