@@ -39,6 +39,8 @@ pub struct AnalysisView {
     pub checks_done: u64,
     pub failures: u32,
     pub consecutive_inconclusive: u32,
+    /// Why a PAUSED or PROMOTING analysis waits: `Operator` (checks stopped),
+    /// `ManualPromotion`, `Confirmation` (the gate) or `Inconclusive` (checks go on).
     pub waiting: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
