@@ -5,17 +5,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-fn validate(args: &[&Path]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_canaryd"))
-        .arg("validate")
-        .args(args)
-        .output()
-        .expect("canaryd runs");
-    (
-        output.status.code().expect("exit code"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+fn validate(paths: &[&Path]) -> (i32, String, String) {
+    validate_with(&[], paths)
 }
 
 #[test]
@@ -100,11 +91,12 @@ fn strategy_with_window(window: &str) -> tempfile::TempDir {
     root
 }
 
-fn validate_with(extra: &[&str], root: &Path) -> (i32, String, String) {
+/// `canaryd validate EXTRA… PATH…`: its exit code, stdout and stderr.
+fn validate_with(extra: &[&str], paths: &[&Path]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_canaryd"))
         .arg("validate")
         .args(extra)
-        .arg(root)
+        .args(paths)
         .output()
         .expect("canaryd runs");
     (
@@ -117,7 +109,7 @@ fn validate_with(extra: &[&str], root: &Path) -> (i32, String, String) {
 #[test]
 fn a_window_under_four_scrape_intervals_is_a_warning_that_does_not_fail() {
     let root = strategy_with_window("30s");
-    let (code, stdout, stderr) = validate_with(&[], root.path());
+    let (code, stdout, stderr) = validate_with(&[], &[root.path()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "1 strategies valid");
     assert!(
@@ -126,7 +118,7 @@ fn a_window_under_four_scrape_intervals_is_a_warning_that_does_not_fail() {
         ),
         "{stderr}"
     );
-    let (code, _, stderr) = validate_with(&["--scrape-interval", "5s"], root.path());
+    let (code, _, stderr) = validate_with(&["--scrape-interval", "5s"], &[root.path()]);
     assert_eq!(code, 0);
     assert!(stderr.is_empty(), "30s covers 4 × 5s: {stderr}");
 }
@@ -137,17 +129,20 @@ async fn the_scrape_interval_is_read_from_a_real_prometheus() {
     let prometheus = support::PrometheusServer::start(&[demo.target()]).await;
     // This Prometheus scrapes every second: 3s is under 4 intervals, 4s is not.
     let short = strategy_with_window("3s");
-    let (code, _, stderr) = validate_with(&["--prometheus-url", &prometheus.url()], short.path());
+    let (code, _, stderr) =
+        validate_with(&["--prometheus-url", &prometheus.url()], &[short.path()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("warning: window 3s is shorter than 4 scrape intervals (4 × 1s)"),
         "{stderr}"
     );
     let enough = strategy_with_window("4s");
-    let (_, _, stderr) = validate_with(&["--prometheus-url", &prometheus.url()], enough.path());
+    let (_, _, stderr) = validate_with(&["--prometheus-url", &prometheus.url()], &[enough.path()]);
     assert!(stderr.is_empty(), "{stderr}");
-    let (code, _, stderr) =
-        validate_with(&["--prometheus-url", "http://127.0.0.1:9"], enough.path());
+    let (code, _, stderr) = validate_with(
+        &["--prometheus-url", "http://127.0.0.1:9"],
+        &[enough.path()],
+    );
     assert_eq!(code, 2);
     assert!(
         stderr.contains("cannot read the configuration of http://127.0.0.1:9/api/v1/status/config"),

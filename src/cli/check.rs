@@ -15,13 +15,17 @@ use serde::Serialize;
 
 use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
 use crate::domain::judge::usable;
+use crate::domain::strategy::Strategy;
+use crate::domain::template::Variables;
 use crate::engine::checks::{Evaluation, evaluate, rendered_queries};
 use crate::engine::{StartRequest, parse_strategy_id};
 use crate::ports::MetricsSource;
 use crate::strategy_files;
 
+/// What `check` and `backtest` run: a strategy for a service and environment, against
+/// a Prometheus.
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub struct TargetArgs {
     /// The strategy, `<team>/<name>`.
     pub strategy: String,
     /// Default: the strategy's `spec.service`.
@@ -43,6 +47,52 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The loaded strategy, the template values the target gives it, and Prometheus.
+pub(super) struct Target {
+    pub strategy: Strategy,
+    pub variables: Variables,
+    pub prometheus: Prometheus,
+}
+
+impl TargetArgs {
+    /// Loads the strategy and checks the values as a webhook's would be.
+    pub(super) fn resolve(&self) -> anyhow::Result<Target> {
+        let mut loaded = strategy_files::load_dir(&self.strategies);
+        let id = parse_strategy_id(&self.strategy)
+            .with_context(|| format!("{:?} is not <team>/<name>", self.strategy))?;
+        let Some(strategy) = loaded.strategies.remove(&id) else {
+            for error in &loaded.errors {
+                eprintln!("{error}");
+            }
+            bail!(
+                "strategy {} is not loaded from {}",
+                self.strategy,
+                self.strategies.display()
+            );
+        };
+        let request = StartRequest {
+            strategy: self.strategy.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            variables: self.variables.iter().cloned().collect(),
+            ..StartRequest::default()
+        };
+        let variables = request.template_variables(&strategy)?;
+        let prometheus = Prometheus::new(&PrometheusSettings::new(self.prometheus_url.clone()))?;
+        Ok(Target {
+            strategy,
+            variables,
+            prometheus,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 pub(super) fn parse_variable(text: &str) -> Result<(String, String), String> {
@@ -90,28 +140,13 @@ struct Report {
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let loaded = strategy_files::load_dir(&args.strategies);
-    let id = parse_strategy_id(&args.strategy)
-        .with_context(|| format!("{:?} is not <team>/<name>", args.strategy))?;
-    let Some(strategy) = loaded.strategies.get(&id) else {
-        for error in &loaded.errors {
-            eprintln!("{error}");
-        }
-        bail!(
-            "strategy {} is not loaded from {}",
-            args.strategy,
-            args.strategies.display()
-        );
-    };
-    let request = StartRequest {
-        strategy: args.strategy.clone(),
-        service: args.service.clone(),
-        environment: args.environment.clone(),
-        variables: args.variables.iter().cloned().collect(),
-        ..StartRequest::default()
-    };
-    let variables = request.template_variables(strategy)?;
-    let prometheus = Prometheus::new(&PrometheusSettings::new(args.prometheus_url.clone()))?;
+    let args = args.target;
+    let Target {
+        strategy,
+        variables,
+        prometheus,
+    } = args.resolve()?;
+    let strategy = &strategy;
     let scrape = super::validate::scrape_interval_of(&args.prometheus_url).await;
     if let Err(error) = &scrape {
         eprintln!("canaryd: {error:#}; the window is not checked against the scrape interval");
