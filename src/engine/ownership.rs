@@ -228,9 +228,7 @@ impl Runner {
             Err(_) => None,
         };
         if actual == Some(target) {
-            if !state.weight_settled()
-                || state.next_check_at.is_none() && state.status == Status::Running
-            {
+            if !state.weight_settled() || state.next_check_at.is_none() && state.runs_checks() {
                 let event = Event::WeightApplied { weight: target };
                 self.pending.push_back(Work::Event(event, Vec::new()));
             }

@@ -220,6 +220,13 @@ impl Transition {
                 let reason = self.state.reason.clone();
                 self.change_status(outcome, SYSTEM_ACTOR, reason);
             }
+            // A wait that keeps watching, confirmed (after a restart, or stored by a
+            // version that stopped checks while waiting): its next check is due.
+            Status::Paused | Status::Promoting
+                if self.state.runs_checks() && self.state.next_check_at.is_none() =>
+            {
+                self.schedule_check();
+            }
             _ => {}
         }
     }

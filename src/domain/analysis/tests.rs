@@ -843,3 +843,21 @@ fn on_inconclusive_limit_pause_waits_for_a_person_and_keeps_watching() {
         "a failure while paused still rolls back"
     );
 }
+
+#[test]
+fn a_resumed_wait_without_a_scheduled_check_starts_watching_again() {
+    // As the first version stored a manual promotion: PAUSED, no next check.
+    let mut p = plan(&[60]);
+    p.promotion = Promotion::Manual;
+    let mut h = Harness::started(p);
+    h.check(&[pass()]);
+    h.state.next_check_at = None;
+    h.send(Event::WeightApplied { weight: 60 });
+    assert_eq!(h.state.status, Status::Paused);
+    assert!(
+        h.state.next_check_at.is_some(),
+        "the router's confirmation schedules a check"
+    );
+    h.check(&[fail()]);
+    assert_eq!(h.state.status, Status::RolledBack);
+}
