@@ -97,46 +97,7 @@ pub(super) fn mann_whitney(
 ) -> Option<JudgeSpec> {
     only_fields(d, raw, label, "judge: mann-whitney", &["mann-whitney"]);
     let query = single_query(d, raw, context, label, &["canary", "stable"]);
-    let confidence = raw.confidence.as_ref().map_or(0.98, |c| c.value);
-    if let Some(c) = raw
-        .confidence
-        .as_ref()
-        .filter(|c| !(c.value > 0.5 && c.value < 1.0))
-    {
-        d.error(
-            &c.referenced,
-            format!(
-                "{label}: confidence must be between 0.5 and 1 (exclusive), found {}",
-                c.value
-            ),
-        );
-    }
-    if let Some(v) = raw
-        .allowed_increase
-        .as_ref()
-        .filter(|v| !(v.value >= 1.0 && v.value.is_finite()))
-    {
-        d.error(
-            &v.referenced,
-            format!(
-                "{label}: allowedIncrease is a ratio of means and must be at least 1, found {}",
-                v.value
-            ),
-        );
-    }
-    if let Some(v) = raw
-        .allowed_decrease
-        .as_ref()
-        .filter(|v| !(v.value > 0.0 && v.value <= 1.0))
-    {
-        d.error(
-            &v.referenced,
-            format!(
-                "{label}: allowedDecrease is a ratio of means within (0, 1], found {}",
-                v.value
-            ),
-        );
-    }
+    let confidence = mann_whitney_limits(d, raw, label);
     let sample_step = match &raw.sample_step {
         Some(step) => duration(d, step, &format!("{label}: sampleStep")),
         None => Some(Duration::from_secs(10)),
@@ -179,6 +140,52 @@ pub(super) fn mann_whitney(
         query: query?,
         config,
     })
+}
+
+/// `confidence` within (0.5, 1), and the tolerated effects as ratios of means; returns
+/// the confidence.
+fn mann_whitney_limits(d: &mut FileDiagnostics, raw: &RawMetric, label: &str) -> f64 {
+    let confidence = raw.confidence.as_ref().map_or(0.98, |c| c.value);
+    if let Some(c) = raw
+        .confidence
+        .as_ref()
+        .filter(|c| !(c.value > 0.5 && c.value < 1.0))
+    {
+        d.error(
+            &c.referenced,
+            format!(
+                "{label}: confidence must be between 0.5 and 1 (exclusive), found {}",
+                c.value
+            ),
+        );
+    }
+    if let Some(v) = raw
+        .allowed_increase
+        .as_ref()
+        .filter(|v| !(v.value >= 1.0 && v.value.is_finite()))
+    {
+        d.error(
+            &v.referenced,
+            format!(
+                "{label}: allowedIncrease is a ratio of means and must be at least 1, found {}",
+                v.value
+            ),
+        );
+    }
+    if let Some(v) = raw
+        .allowed_decrease
+        .as_ref()
+        .filter(|v| !(v.value > 0.0 && v.value <= 1.0))
+    {
+        d.error(
+            &v.referenced,
+            format!(
+                "{label}: allowedDecrease is a ratio of means within (0, 1], found {}",
+                v.value
+            ),
+        );
+    }
+    confidence
 }
 
 /// A window that holds fewer samples than `minSamples` can never be judged: every

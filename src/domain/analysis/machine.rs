@@ -6,7 +6,7 @@ use super::{
 };
 use crate::domain::Timestamp;
 use crate::domain::judge::Outcome;
-use crate::domain::strategy::{OnInconclusiveLimit, Promotion};
+use crate::domain::strategy::OnInconclusiveLimit;
 
 /// An operation asked in a status that does not allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,27 +292,6 @@ impl Transition {
         self.gate_timed_out();
     }
 
-    /// Promotion has waited for the gate longer than the plan allows: pause for a
-    /// person (checks go on), never roll back for that alone.
-    fn gate_timed_out(&mut self) {
-        let waiting_for_gate = self.state.status == Status::Promoting
-            && self.state.waiting == Some(Waiting::Confirmation);
-        let timeout = self.state.plan.gate_timeout;
-        let Some(since) = self.state.waiting_since.filter(|_| waiting_for_gate) else {
-            return;
-        };
-        if (self.now - since).to_std().unwrap_or_default() < timeout {
-            return;
-        }
-        self.state.waiting = Some(Waiting::ManualPromotion);
-        self.state.waiting_since = Some(self.now);
-        let reason = format!(
-            "confirm-promotion did not agree within {}; waiting for an operator to promote",
-            humantime::format_duration(timeout)
-        );
-        self.change_status(Status::Paused, SYSTEM_ACTOR, reason);
-    }
-
     fn failed(&mut self, failed: &MetricResult) {
         self.state.consecutive_inconclusive = 0;
         self.state.failures += 1;
@@ -359,7 +338,7 @@ impl Transition {
     }
 
     /// Keep checking at this step.
-    fn after_check(&mut self) {
+    pub(super) fn after_check(&mut self) {
         self.schedule_check();
     }
 
@@ -400,51 +379,10 @@ impl Transition {
         }
     }
 
-    fn all_steps_passed(&mut self) {
-        let steps = self.state.plan.steps.len();
-        match self.state.plan.promotion {
-            Promotion::Manual => {
-                self.state.waiting = Some(Waiting::ManualPromotion);
-                self.state.waiting_since = Some(self.now);
-                let reason =
-                    format!("all {steps} steps passed; waiting for manual promotion, checks go on");
-                self.change_status(Status::Paused, SYSTEM_ACTOR, reason);
-                self.after_check();
-            }
-            Promotion::Auto if self.state.plan.confirm_promotion => {
-                self.state.waiting = Some(Waiting::Confirmation);
-                self.state.waiting_since = Some(self.now);
-                let reason = format!("all {steps} steps passed; waiting for confirm-promotion");
-                self.change_status(Status::Promoting, SYSTEM_ACTOR, reason);
-                // The check that passed the last step passed completely: ask the gate.
-                self.after_check();
-                self.commands.push(Command::ConfirmPromotion);
-            }
-            Promotion::Auto => {
-                self.promote(SYSTEM_ACTOR, format!("all {steps} steps passed"));
-            }
-        }
-    }
-
     pub(super) fn promote(&mut self, actor: &str, reason: String) {
         self.state.waiting = None;
         self.state.waiting_since = None;
         self.change_status(Status::Promoting, actor, reason);
-        self.shift(100);
-    }
-
-    fn promotion_confirmed(&mut self) {
-        if self.state.status != Status::Promoting
-            || self.state.waiting != Some(Waiting::Confirmation)
-        {
-            return;
-        }
-        self.state.waiting = None;
-        self.record(
-            RecordKind::StepChanged,
-            SYSTEM_ACTOR,
-            "confirm-promotion answered yes; shifting all traffic to the canary".to_string(),
-        );
         self.shift(100);
     }
 }

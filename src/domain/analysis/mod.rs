@@ -18,6 +18,7 @@ mod machine;
 mod operations;
 #[cfg(test)]
 mod tests;
+mod waiting;
 
 pub use machine::{Rejected, apply, check_outcome};
 
