@@ -204,3 +204,22 @@ async fn a_second_process_on_one_sqlite_file_refuses_to_start_naming_the_first()
         "SQLite's hold cannot expire: {ready}"
     );
 }
+
+#[tokio::test]
+async fn serve_logs_the_warnings_of_strategies_that_load_but_will_likely_disappoint() {
+    let strategies = decide_only_strategies();
+    let path = strategies.path().join("shop/web.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("interval: 1h\n", "interval: 10s\n  window: 30s\n");
+    std::fs::write(&path, text).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let canaryd = Canaryd::start(strategies.path(), "http://127.0.0.1:9", &[], state.path()).await;
+    let log = canaryd.process.log();
+    assert!(
+        log.contains(
+            "shop/web.yaml:11:11: warning: window 30s is shorter than 4 scrape intervals (4 × 15s)"
+        ),
+        "{log}"
+    );
+}

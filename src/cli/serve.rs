@@ -149,6 +149,7 @@ impl ServeArgs {
             );
         }
         let loaded = strategy_files::load_dir(&self.strategies);
+        log_warnings(&loaded);
         if !loaded.errors.is_empty() {
             for error in &loaded.errors {
                 tracing::error!("{error}");
@@ -222,6 +223,7 @@ async fn reload_on_hangup(
 ) {
     while hangups.recv().await.is_some() {
         let loaded = strategy_files::load_dir(&folder);
+        log_warnings(&loaded);
         if loaded.errors.is_empty() {
             tracing::info!(count = loaded.strategies.len(), "strategies reloaded");
             engine.set_strategies(loaded.strategies);
@@ -234,6 +236,14 @@ async fn reload_on_hangup(
                 "strategies not reloaded; the previous ones stay in force"
             );
         }
+    }
+}
+
+/// Strategies that load but will likely disappoint (measured against a 15s scrape
+/// interval; `canaryd validate --prometheus-url` measures against the real one).
+fn log_warnings(loaded: &strategy_files::Loaded) {
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
     }
 }
 
