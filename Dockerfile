@@ -9,6 +9,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+COPY migrations migrations
 COPY benches benches
 COPY examples examples
 RUN cargo build --release --locked --bin canaryd && strip target/release/canaryd
