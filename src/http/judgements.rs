@@ -13,7 +13,7 @@ use super::AppState;
 use super::caller::Caller;
 use super::errors::{ApiError, ErrorBody};
 use super::json::JsonBody;
-use crate::engine::checks::MetricOutcome;
+use super::views::MetricView;
 use crate::engine::{StartRequest, parse_strategy_id};
 
 /// What to judge.
@@ -32,22 +32,6 @@ pub struct JudgementRequest {
     pub window: Option<String>,
 }
 
-/// One metric's judgement, with the queries as sent.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JudgedMetric {
-    pub metric: String,
-    pub queries: Vec<String>,
-    #[schema(example = "PASS")]
-    pub outcome: String,
-    pub gathering: bool,
-    pub reason: String,
-    pub value: Option<f64>,
-    pub statistics: BTreeMap<String, f64>,
-    /// A dry-run metric: shown, never deciding.
-    pub dry_run: bool,
-}
-
 /// The judgement: `result` is how an analysis would count this check.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -55,22 +39,7 @@ pub struct JudgementView {
     /// PASS, FAIL or INCONCLUSIVE (no data, a query error, or not enough evidence).
     #[schema(example = "PASS")]
     pub result: String,
-    pub metrics: Vec<JudgedMetric>,
-}
-
-impl From<MetricOutcome> for JudgedMetric {
-    fn from(outcome: MetricOutcome) -> Self {
-        Self {
-            metric: outcome.metric,
-            queries: outcome.queries,
-            outcome: outcome.judgement.outcome.as_str().to_string(),
-            gathering: outcome.judgement.gathering,
-            reason: outcome.judgement.reason,
-            value: outcome.judgement.value,
-            statistics: outcome.judgement.statistics,
-            dry_run: outcome.dry_run,
-        }
-    }
+    pub metrics: Vec<MetricView>,
 }
 
 /// Judge a strategy's metrics once, now (decide-only: nothing is stored or shifted).
@@ -112,7 +81,11 @@ pub async fn judge(
         .await?;
     Ok(Json(JudgementView {
         result: judged.outcome.as_str().to_string(),
-        metrics: judged.metrics.into_iter().map(JudgedMetric::from).collect(),
+        metrics: judged
+            .metrics
+            .into_iter()
+            .map(|m| MetricView::new(m.metric, m.queries, m.judgement, m.dry_run))
+            .collect(),
     }))
 }
 

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::judge::Judgement;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
-use chrono::{DateTime, Utc};
 
 /// An analysis: where it stands, why, and (for one analysis) every check's evidence.
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,6 +99,15 @@ pub struct CheckView {
     pub step: usize,
     pub canary_weight: u8,
     pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub judged: MetricView,
+}
+
+/// One metric's judgement, with the queries as sent: in a check, and in a decide-only
+/// judgement.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricView {
     pub metric: String,
     pub queries: Vec<String>,
     #[schema(example = "PASS")]
@@ -111,6 +121,21 @@ pub struct CheckView {
     pub dry_run: bool,
 }
 
+impl MetricView {
+    pub fn new(metric: String, queries: Vec<String>, judgement: Judgement, dry_run: bool) -> Self {
+        Self {
+            metric,
+            queries,
+            outcome: judgement.outcome.as_str().to_string(),
+            gathering: judgement.gathering,
+            reason: judgement.reason,
+            value: judgement.value,
+            statistics: judgement.statistics,
+            dry_run,
+        }
+    }
+}
+
 impl From<CheckRecord> for CheckView {
     fn from(record: CheckRecord) -> Self {
         Self {
@@ -118,14 +143,12 @@ impl From<CheckRecord> for CheckView {
             step: record.step,
             canary_weight: record.canary_weight,
             at: record.at,
-            metric: record.metric,
-            queries: record.queries,
-            outcome: record.judgement.outcome.as_str().to_string(),
-            gathering: record.judgement.gathering,
-            reason: record.judgement.reason,
-            value: record.judgement.value,
-            statistics: record.judgement.statistics,
-            dry_run: record.dry_run,
+            judged: MetricView::new(
+                record.metric,
+                record.queries,
+                record.judgement,
+                record.dry_run,
+            ),
         }
     }
 }
