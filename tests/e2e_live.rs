@@ -187,8 +187,11 @@ async fn a_canary_at_twenty_percent_errors_is_rolled_back_within_two_intervals()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latency_regression_is_rolled_back() {
+    // No errors at all: at a low weight a check sees a dozen canary requests, and one
+    // background error among them (0.5%) would fail error-rate before latency decides.
     let options = Options {
         canary_latency_ms: 500,
+        canary_error_rate: 0.0,
         ..Options::default()
     };
     let analysis = rolled_back_for(options, "p99-latency").await;
