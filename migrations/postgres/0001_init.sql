@@ -10,7 +10,6 @@ CREATE TABLE analyses (
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL,
     document     TEXT NOT NULL,
-    route_key    TEXT,
     replica      TEXT,
     lease_token  BIGINT NOT NULL DEFAULT 0,
     active       BIGINT NOT NULL DEFAULT 1

@@ -1,8 +1,7 @@
 -- Route ownership and replica leases (see migrations/postgres for the same schema).
 -- `active` is 1 for a non-terminal analysis; `replica` and `lease_token` say who runs
 -- it and fence its writes. Rows from before are active by status; their route rows are
--- made when they resume.
-ALTER TABLE analyses ADD COLUMN route_key TEXT;
+-- made when they resume. The route key is derived from the document, never stored twice.
 ALTER TABLE analyses ADD COLUMN replica TEXT;
 ALTER TABLE analyses ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analyses ADD COLUMN active INTEGER NOT NULL DEFAULT 1;

@@ -56,7 +56,7 @@ impl Runner {
             Ok(route) => Ok(route),
             Err(error) => {
                 tracing::error!(%error, "cannot claim the route");
-                self.stall().map(|()| RouteOwnership::default())
+                self.stall()
             }
         }
     }

@@ -337,7 +337,7 @@ impl Runner {
     }
 
     /// Stops the task until the store answers again; the last stored state stays.
-    pub(super) fn stall(&self) -> Result<(), Stop> {
+    pub(super) fn stall<T>(&self) -> Result<T, Stop> {
         tracing::error!("the analysis stops where it stands until the store answers again");
         if let Some(lease) = &self.lease {
             self.inner.stalled(&self.analysis.id, lease);

@@ -81,8 +81,8 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO analyses (id, team, strategy, service, environment, status, created_at, updated_at, \
-             document, route_key, replica, lease_token, active) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, 1)",
+             document, replica, lease_token, active) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 1)",
         )
         .bind(&analysis.id)
         .bind(&analysis.strategy.team)
@@ -93,7 +93,6 @@ impl SqlStore {
         .bind(time(&analysis.created_at))
         .bind(time(&analysis.state.updated_at))
         .bind(document(analysis)?)
-        .bind(analysis.route_key())
         .bind(replica)
         .execute(&mut **tx)
         .await

@@ -53,15 +53,16 @@ impl SqlStore {
         })
     }
 
-    /// An active analysis other than `id` among `candidates`.
+    /// The first of `candidates` that is an active analysis other than `id`.
     async fn active_other(
         tx: &mut Tx,
         id: &str,
-        candidates: [&Option<String>; 2],
+        candidates: &[&Option<String>],
     ) -> Result<Option<String>, StoreError> {
-        for candidate in candidates.into_iter().flatten() {
-            if candidate != id && Self::is_active(tx, candidate).await? {
-                return Ok(Some(candidate.clone()));
+        let candidates: Vec<String> = candidates.iter().filter_map(|c| (*c).clone()).collect();
+        for candidate in candidates {
+            if candidate != id && Self::is_active(tx, &candidate).await? {
+                return Ok(Some(candidate));
             }
         }
         Ok(None)
@@ -100,13 +101,13 @@ impl SqlStore {
         let route = self.lock_route(tx, &key).await?;
         let by = analysis.id.clone();
         let mut wakes = Vec::new();
-        if let Some(successor) = Self::active_other(tx, &by, [&route.successor, &None]).await? {
+        if let Some(successor) = Self::active_other(tx, &by, &[&route.successor]).await? {
             wakes.push(Wake::Superseded {
                 id: successor,
                 by: by.clone(),
             });
         }
-        match Self::active_other(tx, &by, [&route.owner, &None]).await? {
+        match Self::active_other(tx, &by, &[&route.owner]).await? {
             Some(owner) => {
                 sqlx::query("UPDATE routes SET successor = $2 WHERE route_key = $1")
                     .bind(&key)
@@ -131,7 +132,7 @@ impl SqlStore {
         let key = analysis.route_key();
         let id = &analysis.id;
         if route.owner.as_deref() == Some(id.as_str()) {
-            let next = Self::active_other(tx, id, [&route.successor, &None]).await?;
+            let next = Self::active_other(tx, id, &[&route.successor]).await?;
             let epoch = Self::set_owner(tx, &key, next.as_deref()).await?;
             return Ok(next
                 .map(|next| vec![Wake::RouteGranted { id: next, epoch }])
@@ -177,7 +178,7 @@ impl RouteStore for SqlStore {
         let mut tx = self.begin_write().await?;
         let route = self.lock_route(&mut tx, &key).await?;
         let candidates = [&route.owner, &route.successor];
-        if let Some(owner) = Self::active_other(&mut tx, &analysis.id, candidates).await? {
+        if let Some(owner) = Self::active_other(&mut tx, &analysis.id, &candidates).await? {
             return Ok(TakeOver::Busy { owner });
         }
         let row = sqlx::query(
@@ -223,7 +224,7 @@ impl RouteStore for SqlStore {
         let known = [&route.owner, &route.successor]
             .into_iter()
             .any(|slot| slot.as_deref() == Some(id));
-        let owner = Self::active_other(&mut tx, id, [&route.owner, &None]).await?;
+        let owner = Self::active_other(&mut tx, id, &[&route.owner]).await?;
         if !known && owner.is_none() && Self::is_leased(&mut tx, id, lease).await? {
             route.epoch = Self::set_owner(&mut tx, &key, Some(id)).await?;
             route.owner = Some(id.to_string());
