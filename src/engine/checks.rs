@@ -62,15 +62,7 @@ pub async fn evaluate(
     source: &dyn MetricsSource,
     evaluation: &Evaluation<'_>,
 ) -> Vec<MetricOutcome> {
-    let context = QueryContext {
-        variables: evaluation.variables,
-        window: evaluation.window,
-        step_window: Duration::from_secs(
-            evaluation.step_elapsed.as_secs_f64().ceil().max(1.0) as u64
-        ),
-        now: evaluation.at,
-        pinned: evaluation.pinned,
-    };
+    let context = QueryContext::of(evaluation);
     let metrics = &evaluation.strategy.metrics;
     let gathered = join_all(metrics.iter().map(|m| gather(source, m, &context))).await;
     metrics
@@ -107,13 +99,7 @@ pub struct RenderedQuery {
 /// Every query of every metric, for both tracks (a preflight runs them all, including
 /// the stable side a threshold judge never asks for).
 pub fn rendered_queries(evaluation: &Evaluation<'_>) -> Vec<RenderedQuery> {
-    let context = QueryContext {
-        variables: evaluation.variables,
-        window: evaluation.window,
-        step_window: evaluation.step_elapsed,
-        now: evaluation.at,
-        pinned: evaluation.pinned,
-    };
+    let context = QueryContext::of(evaluation);
     let mut rendered = Vec::new();
     for metric in &evaluation.strategy.metrics {
         for template in metric.judge.queries() {
@@ -187,7 +173,20 @@ struct QueryContext<'a> {
     pinned: bool,
 }
 
-impl QueryContext<'_> {
+impl<'a> QueryContext<'a> {
+    /// The values every query of one evaluation is rendered with; `{{stepWindow}}` is
+    /// whole seconds, at least one.
+    fn of(evaluation: &Evaluation<'a>) -> Self {
+        let step_seconds = evaluation.step_elapsed.as_secs_f64().ceil().max(1.0) as u64;
+        Self {
+            variables: evaluation.variables,
+            window: evaluation.window,
+            step_window: Duration::from_secs(step_seconds),
+            now: evaluation.at,
+            pinned: evaluation.pinned,
+        }
+    }
+
     fn render(&self, template: &Template, track: &str) -> Result<String, QueryError> {
         let mut variables = self.variables.clone();
         variables.insert("track".into(), track.into());
