@@ -265,15 +265,18 @@ async fn sqlite_refuses_a_second_process_on_the_same_file() {
 #[tokio::test]
 async fn postgres_keeps_one_owner_per_route() {
     let postgres = PostgresServer::start();
-    let store = SqlStore::connect(&postgres.database("contract"))
-        .await
-        .unwrap();
+    let url = postgres.database("contract");
+    let store = SqlStore::connect(&url).await.unwrap();
     ownership_rules(&store).await;
     expired_replicas_lose_their_analyses(&store, false).await;
-    // Migrations are idempotent: a second replica connects to the same schema.
-    SqlStore::connect(&postgres.database("contract_again"))
+    // A second replica connects to the same, already migrated schema and sees its data.
+    let second = SqlStore::connect(&url).await.unwrap();
+    let seen = second
+        .get("a")
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the first replica's analysis");
+    assert_eq!(seen.state.status, Status::Cancelled);
 }
 
 #[tokio::test]
