@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::adapters::kube::Cluster;
 use crate::adapters::notify::{WebhookSettings, Webhooks};
 use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
 use crate::adapters::router::Routers;
@@ -21,8 +22,11 @@ pub struct Settings {
     pub auth: Option<Tokens>,
     pub engine: EngineSettings,
     pub webhooks: WebhookSettings,
-    /// The routers to drive; `None` for the real ones (HAProxy, decide-only).
+    /// The routers to drive; `None` for the real ones (HAProxy, decide-only and the
+    /// Kubernetes routers over `cluster`).
     pub routers: Option<Arc<dyn RouterProvider>>,
+    /// The Kubernetes cluster the Kubernetes routers drive.
+    pub cluster: Cluster,
 }
 
 pub struct Server {
@@ -68,7 +72,7 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let webhooks = Arc::new(Webhooks::new(settings.webhooks, Arc::clone(&telemetry)));
     let routers = settings
         .routers
-        .unwrap_or_else(|| Arc::new(Routers::default()));
+        .unwrap_or_else(|| Arc::new(Routers::with_cluster(settings.cluster)));
     let ports = ports(&store, &telemetry, webhooks, Arc::new(metrics), routers);
     let engine_settings = EngineSettings {
         exclusive: store.dialect() == Dialect::Sqlite,

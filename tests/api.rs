@@ -94,6 +94,7 @@ async fn api(with_auth: bool) -> Api {
         engine: EngineSettings::default(),
         webhooks: WebhookSettings::default(),
         routers: None,
+        cluster: canaryd::adapters::kube::Cluster::none("no cluster in this test"),
     })
     .await
     .unwrap();

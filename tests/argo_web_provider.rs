@@ -112,6 +112,7 @@ async fn server(prometheus: &str, dir: &tempfile::TempDir) -> String {
         engine: EngineSettings::default(),
         webhooks: WebhookSettings::default(),
         routers: None,
+        cluster: canaryd::adapters::kube::Cluster::none("no cluster in this test"),
     })
     .await
     .unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::adapters::kube::Cluster;
 use crate::adapters::notify::WebhookSettings;
 use crate::adapters::prometheus::PrometheusSettings;
 use crate::auth::Tokens;
@@ -101,7 +102,16 @@ impl ServeArgs {
 /// (a supervisor starts it again as a new replica); errors otherwise.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let settings = args.settings()?;
+    let mut settings = args.settings()?;
+    settings.cluster = Cluster::infer().await;
+    if settings.cluster.is_configured() {
+        tracing::info!("Kubernetes routers use the {}", settings.cluster.describe());
+    } else {
+        tracing::info!(
+            "Kubernetes routers unavailable: {}",
+            settings.cluster.describe()
+        );
+    }
     let server = match assemble(settings).await {
         Ok(server) => server,
         Err(error) => {
@@ -178,6 +188,7 @@ impl ServeArgs {
                 ..WebhookSettings::default()
             },
             routers: None,
+            cluster: Cluster::none("not connected yet"),
         })
     }
 }

@@ -107,9 +107,10 @@ pub enum EngineError {
     ShuttingDown,
     #[error("Idempotency-Key {0:?} was already used for a different request")]
     IdempotencyConflict(String),
-    /// The strategy's router cannot be driven by this canaryd.
+    /// The analysis's route cannot be driven: no client for its router, an object or
+    /// CRD that is missing, credentials that may not change it, or no backends.
     #[error("{0}")]
-    RouterUnavailable(String),
+    Route(crate::ports::RouterError),
 }
 
 impl From<Rejected> for EngineError {

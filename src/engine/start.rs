@@ -118,9 +118,12 @@ impl Engine {
         let id = uuid::Uuid::now_v7().to_string();
         let analysis = request.into_analysis(strategy, id, chrono::Utc::now())?;
         // Refuse now rather than start something that could not even be rolled back.
-        if let Err(error) = self.inner.ports.routers.router(&analysis.route) {
-            return Err(EngineError::RouterUnavailable(error.to_string()));
-        }
+        let router = self.inner.ports.routers.router(&analysis.route);
+        router
+            .map_err(EngineError::Route)?
+            .preflight()
+            .await
+            .map_err(EngineError::Route)?;
         Ok(Prepared::New(analysis, key))
     }
 

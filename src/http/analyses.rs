@@ -41,7 +41,7 @@ const MAX_KEY_LENGTH: usize = 255;
         (status = 404, description = "unknown strategy", body = ErrorBody),
         (status = 413, description = "body over 64 KiB", body = ErrorBody),
         (status = 415, description = "not application/json", body = ErrorBody),
-        (status = 422, description = "invalid request", body = ErrorBody),
+        (status = 422, description = "invalid request, or a route that cannot be driven: its object or CRD is missing, canaryd may not change it, or it lacks a backend", body = ErrorBody),
         (status = 503, description = "the strategy's router is not available here", body = ErrorBody),
     )
 )]

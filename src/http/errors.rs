@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::engine::{EngineError, OperationError};
-use crate::ports::StoreError;
+use crate::ports::{RouterError, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -104,11 +104,7 @@ impl From<EngineError> for ApiError {
             EngineError::IdempotencyConflict(key) => Self::invalid(format!(
                 "Idempotency-Key {key:?} was already used for a different request"
             )),
-            EngineError::RouterUnavailable(message) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "router_unavailable",
-                message,
-            ),
+            EngineError::Route(error) => route_error(error),
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
@@ -116,4 +112,23 @@ impl From<EngineError> for ApiError {
             ),
         }
     }
+}
+
+/// Why a route cannot be driven. What the operator must fix (a missing object, RBAC,
+/// backends) is 422 with the object named; a router that cannot be reached is 503.
+fn route_error(error: RouterError) -> ApiError {
+    let code = match &error {
+        RouterError::Missing(_) => "route_not_found",
+        RouterError::Forbidden(_) => "route_forbidden",
+        RouterError::Invalid(_) | RouterError::NotApplied(_) => "route_invalid",
+        RouterError::Refused(_) => "route_refused",
+        RouterError::Unreachable(_) | RouterError::Unsupported(_) | RouterError::Fenced(_) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "router_unavailable",
+                error.to_string(),
+            );
+        }
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
 }

@@ -23,6 +23,15 @@ pub enum RouterError {
     /// The writer no longer owns the route (or its lease ran out): nothing was sent.
     #[error("{0}")]
     Fenced(String),
+    /// The object to drive, or the API that serves it (a CRD), does not exist.
+    #[error("{0}")]
+    Missing(String),
+    /// canaryd's credentials may not change the object.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The object exists but cannot carry the split (no stable or canary backend).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl RouterError {
@@ -34,6 +43,9 @@ impl RouterError {
             RouterError::NotApplied(_) => "not_applied",
             RouterError::Unsupported(_) => "unsupported",
             RouterError::Fenced(_) => "fenced",
+            RouterError::Missing(_) => "missing",
+            RouterError::Forbidden(_) => "forbidden",
+            RouterError::Invalid(_) => "invalid",
         }
     }
 }
@@ -59,6 +71,12 @@ pub trait TrafficRouter: Send + Sync {
     async fn set_weight(&self, weight: u8, writer: &Writer) -> Result<(), RouterError>;
     /// The canary's current share as the router reports it.
     async fn weight(&self) -> Result<u8, RouterError>;
+    /// Checks, before an analysis starts, that the route can be driven at all: the
+    /// object exists, its API is installed, canaryd may change it, and it has both
+    /// backends. Routers with nothing to check accept.
+    async fn preflight(&self) -> Result<(), RouterError> {
+        Ok(())
+    }
 }
 
 /// Builds the router for a route target.

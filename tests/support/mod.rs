@@ -414,6 +414,38 @@ impl Canaryd {
         extra: &[&str],
         log_dir: &Path,
     ) -> Self {
+        let database = (port, database_url);
+        Self::launch(database, strategies, prometheus_url, extra, &[], log_dir).await
+    }
+
+    /// With `KUBECONFIG` pointing at a (test) Kubernetes API server.
+    pub async fn start_in_cluster(
+        strategies: &Path,
+        prometheus_url: &str,
+        kubeconfig: &Path,
+        log_dir: &Path,
+    ) -> Self {
+        let database = format!("sqlite://{}", log_dir.join("canaryd.db").display());
+        let env = [("KUBECONFIG", kubeconfig.to_str().unwrap())];
+        Self::launch(
+            (free_port(), &database),
+            strategies,
+            prometheus_url,
+            &[],
+            &env,
+            log_dir,
+        )
+        .await
+    }
+
+    async fn launch(
+        (port, database_url): (u16, &str),
+        strategies: &Path,
+        prometheus_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Self {
         let process = Process::spawn(
             "canaryd",
             Command::new(env!("CARGO_BIN_EXE_canaryd"))
@@ -427,6 +459,7 @@ impl Canaryd {
                 .arg("--database-url")
                 .arg(database_url)
                 .args(extra)
+                .envs(env.iter().copied())
                 .env("RUST_LOG", "info"),
             log_dir.join(format!("canaryd-{port}.log")),
         );
@@ -556,4 +589,5 @@ impl SwitchableProxy {
         self.open.store(open, Ordering::SeqCst);
     }
 }
+pub mod kube_api;
 pub mod postgres;

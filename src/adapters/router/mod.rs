@@ -2,21 +2,34 @@
 
 use std::time::Duration;
 
+use crate::adapters::kube::Cluster;
 use crate::domain::record::RouteTarget;
 use crate::ports::{RouterError, RouterProvider, TrafficRouter};
 
 pub mod haproxy;
 pub mod none;
 
-/// Builds HAProxy and decide-only routers; Kubernetes routers need a cluster client.
+/// Builds HAProxy, decide-only and, with a cluster client, Kubernetes routers.
 pub struct Routers {
     pub haproxy_timeout: Duration,
+    pub cluster: Cluster,
 }
 
 impl Default for Routers {
     fn default() -> Self {
         Self {
             haproxy_timeout: Duration::from_secs(2),
+            cluster: Cluster::none("no Kubernetes client is configured"),
+        }
+    }
+}
+
+impl Routers {
+    /// The routers for `cluster`: its client drives the Kubernetes ones.
+    pub fn with_cluster(cluster: Cluster) -> Self {
+        Self {
+            cluster,
+            ..Self::default()
         }
     }
 }
@@ -37,10 +50,12 @@ impl RouterProvider for Routers {
                 self.haproxy_timeout,
             )?)),
             RouteTarget::None => Ok(Box::new(none::DecideOnly::default())),
-            other => Err(RouterError::Unsupported(format!(
-                "the {} router needs a Kubernetes client, and none is configured",
-                other.kind()
-            ))),
+            kubernetes => self.cluster.router(kubernetes).unwrap_or_else(|| {
+                Err(RouterError::Unsupported(format!(
+                    "no router for {}",
+                    kubernetes.kind()
+                )))
+            }),
         }
     }
 }

@@ -1,0 +1,93 @@
+//! Kubernetes, through `kube` and `k8s-openapi`: one client, the four routers that
+//! patch an HTTPRoute, a VirtualService, a TrafficSplit or an NGINX canary Ingress,
+//! and the errors the API answers with, turned into the router port's.
+//!
+//! Nothing outside this module knows about kube. Every write is a JSON merge patch
+//! under field manager `canaryd` that carries the `metadata.resourceVersion` it was
+//! computed from, so an edit someone else made in between is never overwritten: the
+//! API answers 409 and the router reads the object again.
+
+mod errors;
+mod object;
+mod router;
+mod splits;
+
+use std::time::Duration;
+
+pub use router::KubeRouter;
+
+use crate::domain::record::RouteTarget;
+use crate::ports::{RouterError, TrafficRouter};
+
+/// The field manager canaryd writes under, and the annotation that names the writer.
+pub const FIELD_MANAGER: &str = "canaryd";
+pub const WRITER_ANNOTATION: &str = "canaryd.io/writer";
+
+/// A client for the cluster canaryd runs in or is pointed at, or why there is none.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Result<kube::Client, String>,
+    server: Option<String>,
+}
+
+impl Cluster {
+    /// The configuration `kubectl` would use: in-cluster service-account credentials,
+    /// or `KUBECONFIG` / `~/.kube/config` (a plain `http://` server such as
+    /// `kubectl proxy` works too).
+    pub async fn infer() -> Self {
+        match kube::Config::infer().await {
+            Ok(config) => Self {
+                server: Some(config.cluster_url.to_string()),
+                client: Self::client(config),
+            },
+            Err(error) => Self::none(&format!("no Kubernetes configuration found: {error}")),
+        }
+    }
+
+    /// No cluster: Kubernetes routers answer with `why`.
+    pub fn none(why: &str) -> Self {
+        Self {
+            client: Err(why.to_string()),
+            server: None,
+        }
+    }
+
+    fn client(mut config: kube::Config) -> Result<kube::Client, String> {
+        config.connect_timeout = Some(Duration::from_secs(5));
+        config.read_timeout = Some(Duration::from_secs(10));
+        config.write_timeout = Some(Duration::from_secs(10));
+        kube::Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))
+    }
+
+    /// A description for logs: the server URL, never a credential.
+    pub fn describe(&self) -> String {
+        match (&self.client, &self.server) {
+            (Ok(_), Some(server)) => format!("Kubernetes API at {server}"),
+            (Ok(_), None) => "Kubernetes API".to_string(),
+            (Err(why), _) => why.clone(),
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.client.is_ok()
+    }
+
+    /// The router for a Kubernetes route target; `None` for other targets.
+    pub fn router(
+        &self,
+        target: &RouteTarget,
+    ) -> Option<Result<Box<dyn TrafficRouter>, RouterError>> {
+        let split = splits::for_target(target)?;
+        let client = match &self.client {
+            Ok(client) => client.clone(),
+            Err(why) => {
+                let message = format!(
+                    "the {} router needs a Kubernetes client: {why}",
+                    target.kind()
+                );
+                return Some(Err(RouterError::Unsupported(message)));
+            }
+        };
+        Some(Ok(Box::new(KubeRouter::new(client, split))))
+    }
+}

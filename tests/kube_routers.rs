@@ -1,0 +1,274 @@
+//! The four Kubernetes routers against the test API server, through the canaryd binary:
+//! the weights land in the emulated objects, nobody else's edits are lost, and an
+//! analysis that cannot drive its route is refused at the webhook with the object named.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::kube_api::*;
+use support::*;
+use tempfile::TempDir;
+
+/// A strategy `shop/web` for `router` (its YAML block), one hour between checks, so the
+/// first step's weight stays put.
+fn strategies(router: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    let text = format!(
+        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  \
+         router:\n{router}  interval: 1h\n  steps:\n    - weight: 10\n    - weight: 60\n  metrics:\n    \
+         - name: error-rate\n      template: http-error-rate\n      max: 0.05\n"
+    );
+    std::fs::write(dir.path().join("shop/web.yaml"), text).unwrap();
+    dir
+}
+
+const GATEWAY: &str = "    type: gateway-api\n    gatewayApi:\n      namespace: shop\n      httpRoute: web\n      \
+                       stableService: web-stable\n      canaryService: web-canary\n";
+
+fn http_route() -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [
+                    {"name": "web-stable", "port": 8080, "weight": 100},
+                    {"name": "web-canary", "port": 8080, "weight": 0},
+                ],
+            }],
+        },
+    })
+}
+
+struct Cluster {
+    api: KubeApi,
+    canaryd: Canaryd,
+    _dirs: (TempDir, TempDir),
+}
+
+async fn cluster(crds: &[&str], objects: Vec<Value>, router: &str) -> Cluster {
+    let api = KubeApi::start(crds).await;
+    for object in objects {
+        api.apply(object);
+    }
+    let (strategies, logs) = (strategies(router), tempfile::tempdir().unwrap());
+    let kubeconfig = api.kubeconfig(logs.path());
+    // Prometheus is never asked: the first check is an hour away.
+    let canaryd = Canaryd::start_in_cluster(
+        strategies.path(),
+        "http://127.0.0.1:9",
+        &kubeconfig,
+        logs.path(),
+    )
+    .await;
+    Cluster {
+        api,
+        canaryd,
+        _dirs: (strategies, logs),
+    }
+}
+
+fn webhook() -> Value {
+    json!({"strategy": "shop/web", "environment": "prod", "imageTag": "2.0.0"})
+}
+
+async fn post(canaryd: &Canaryd, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(canaryd.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The canary's percent in rule 0 of an HTTPRoute.
+fn route_weight(route: &Value) -> u64 {
+    let refs = &route["spec"]["rules"][0]["backendRefs"];
+    let (stable, canary) = (
+        refs[0]["weight"].as_u64().unwrap(),
+        refs[1]["weight"].as_u64().unwrap(),
+    );
+    assert_eq!(stable + canary, 100, "{refs}");
+    canary
+}
+
+async fn settled(canaryd: &Canaryd, id: &str, weight: u64) -> Value {
+    wait_for(
+        &format!("analysis {id} to settle at {weight}%"),
+        Duration::from_secs(20),
+        || async {
+            let analysis = canaryd.analysis(id).await;
+            (analysis["canaryWeight"] == weight && analysis["targetWeight"] == weight)
+                .then_some(analysis)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_api_weights_land_in_the_http_route_and_return_to_stable_on_abort() {
+    let c = cluster(&[GATEWAY_CRD], vec![http_route()], GATEWAY).await;
+    let id = c.canaryd.start_analysis(webhook()).await;
+    settled(&c.canaryd, &id, 10).await;
+    let route = c
+        .api
+        .object("gateway.networking.k8s.io", "httproutes", "shop", "web")
+        .unwrap();
+    assert_eq!(route_weight(&route), 10);
+    assert_eq!(
+        route["spec"]["rules"][0]["matches"][0]["path"]["value"], "/",
+        "the rest of the rule is kept"
+    );
+    assert_eq!(
+        route["metadata"]["annotations"]["canaryd.io/writer"],
+        format!("{id}@1")
+    );
+    assert_eq!(route["metadata"]["generation"], 2, "one change to the spec");
+    let patches: Vec<Logged> = c
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert!(!patches.is_empty());
+    for patch in &patches {
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        assert!(
+            patch.path.contains("fieldManager=canaryd"),
+            "{}",
+            patch.path
+        );
+        assert!(
+            patch.body["metadata"]["resourceVersion"].is_string(),
+            "every patch is guarded: {}",
+            patch.body
+        );
+    }
+
+    let (code, _) = post(
+        &c.canaryd,
+        &format!("/api/v1/analyses/{id}/abort"),
+        json!({"reason": "test"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
+    assert_eq!(analysis["status"], "CANCELLED");
+    let route = c
+        .api
+        .object("gateway.networking.k8s.io", "httproutes", "shop", "web")
+        .unwrap();
+    assert_eq!(route_weight(&route), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_between_read_and_write_is_kept_and_the_weight_still_lands() {
+    let api_route = http_route();
+    let c = cluster(&[GATEWAY_CRD], vec![api_route], GATEWAY).await;
+    // Someone adds a hostname after canaryd reads the route and before its patch lands.
+    c.api.edit_before_next_patch(
+        "gateway.networking.k8s.io",
+        "httproutes",
+        "shop",
+        "web",
+        |route| {
+            route["spec"]["hostnames"] = json!(["shop.example.com"]);
+        },
+    );
+    let id = c.canaryd.start_analysis(webhook()).await;
+    settled(&c.canaryd, &id, 10).await;
+    let route = c
+        .api
+        .object("gateway.networking.k8s.io", "httproutes", "shop", "web")
+        .unwrap();
+    assert_eq!(
+        route["spec"]["hostnames"],
+        json!(["shop.example.com"]),
+        "the other edit survived"
+    );
+    assert_eq!(route_weight(&route), 10);
+    let statuses: Vec<u16> = c
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [409, 200],
+        "the stale patch was refused, then sent again from a fresh read"
+    );
+}
+
+/// Sends the webhook, expects `code` and `error`, and checks nothing was stored.
+async fn refused(c: &Cluster, error: &str, names: &[&str]) -> String {
+    let (code, answer) = post(&c.canaryd, "/api/v1/analyses", webhook()).await;
+    assert_eq!(
+        (code, answer["error"].as_str().unwrap()),
+        (422, error),
+        "{answer}"
+    );
+    let message = answer["message"].as_str().unwrap().to_string();
+    for name in names {
+        assert!(message.contains(name), "{message:?} should name {name:?}");
+    }
+    let list = c.canaryd.get("/api/v1/analyses").await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(0),
+        "nothing stored: {list}"
+    );
+    assert!(
+        c.api.requests().iter().all(|r| r.method != "PATCH"),
+        "nothing written"
+    );
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_route_a_missing_crd_rbac_and_a_missing_backend_are_refused_at_the_webhook() {
+    let no_route = cluster(&[GATEWAY_CRD], vec![], GATEWAY).await;
+    refused(
+        &no_route,
+        "route_not_found",
+        &["HTTPRoute shop/web not found"],
+    )
+    .await;
+
+    let no_crd = cluster(&[], vec![], GATEWAY).await;
+    let message = refused(
+        &no_crd,
+        "route_not_found",
+        &["HTTPRoute shop/web", "httproutes.gateway.networking.k8s.io"],
+    )
+    .await;
+    assert!(message.contains("CRD"), "{message}");
+
+    let forbidden = cluster(&[GATEWAY_CRD], vec![http_route()], GATEWAY).await;
+    forbidden
+        .api
+        .revoke("patch", "gateway.networking.k8s.io", "httproutes");
+    refused(
+        &forbidden,
+        "route_forbidden",
+        &["patch", "HTTPRoute shop/web", "RBAC"],
+    )
+    .await;
+
+    let mut only_stable = http_route();
+    only_stable["spec"]["rules"][0]["backendRefs"] = json!([{"name": "web-stable", "port": 8080}]);
+    let no_canary = cluster(&[GATEWAY_CRD], vec![only_stable], GATEWAY).await;
+    refused(
+        &no_canary,
+        "route_invalid",
+        &["HTTPRoute shop/web", "\"web-canary\"", "found: web-stable"],
+    )
+    .await;
+}
