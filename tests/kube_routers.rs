@@ -272,3 +272,124 @@ async fn a_missing_route_a_missing_crd_rbac_and_a_missing_backend_are_refused_at
     )
     .await;
 }
+
+/// A router of another type: its block, the CRDs it needs, its object, and how to read
+/// the canary's percent back from the object.
+struct Case {
+    router: &'static str,
+    crds: &'static [&'static str],
+    object: Value,
+    location: (&'static str, &'static str, &'static str),
+    weight: fn(&Value) -> u64,
+}
+
+fn istio() -> Case {
+    Case {
+        router: "    type: istio\n    istio:\n      namespace: shop\n      virtualService: web\n      \
+                 stableHost: web-stable\n      canaryHost: web-canary\n",
+        crds: &[ISTIO_CRD],
+        object: json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"hosts": ["web"], "http": [{"name": "primary", "route": [
+                {"destination": {"host": "web-stable"}, "weight": 100},
+                {"destination": {"host": "web-canary"}, "weight": 0}]}]},
+        }),
+        location: ("networking.istio.io", "virtualservices", "web"),
+        weight: |vs| {
+            let route = &vs["spec"]["http"][0]["route"];
+            assert_eq!(
+                route[0]["weight"].as_u64().unwrap() + route[1]["weight"].as_u64().unwrap(),
+                100
+            );
+            route[1]["weight"].as_u64().unwrap()
+        },
+    }
+}
+
+fn smi(crd: &'static [&'static str], api_version: &str) -> Case {
+    Case {
+        router: "    type: smi\n    smi:\n      namespace: shop\n      trafficSplit: web\n      \
+                 stableService: web-stable\n      canaryService: web-canary\n",
+        crds: crd,
+        object: json!({
+            "apiVersion": api_version, "kind": "TrafficSplit",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"service": "web", "backends": [
+                {"service": "web-stable", "weight": 100}, {"service": "web-canary", "weight": 0}]},
+        }),
+        location: ("split.smi-spec.io", "trafficsplits", "web"),
+        weight: |ts| ts["spec"]["backends"][1]["weight"].as_u64().unwrap(),
+    }
+}
+
+fn nginx() -> Case {
+    Case {
+        router: "    type: nginx-ingress\n    nginxIngress:\n      namespace: shop\n      canaryIngress: web-canary\n",
+        crds: &[],
+        object: json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web-canary", "namespace": "shop", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "web-canary", "port": {"number": 8080}}}}]}}]},
+        }),
+        location: ("networking.k8s.io", "ingresses", "web-canary"),
+        weight: |ingress| {
+            let annotations = &ingress["metadata"]["annotations"];
+            assert_eq!(annotations["nginx.ingress.kubernetes.io/canary"], "true");
+            assert_eq!(
+                annotations["kubernetes.io/ingress.class"], "nginx",
+                "other annotations are kept"
+            );
+            annotations["nginx.ingress.kubernetes.io/canary-weight"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        },
+    }
+}
+
+/// Step 1's weight lands in the object, and a promotion puts all traffic on the canary.
+async fn drives(case: Case) {
+    let c = cluster(case.crds, vec![case.object.clone()], case.router).await;
+    let (group, plural, name) = case.location;
+    let object = || c.api.object(group, plural, "shop", name).unwrap();
+    let id = c.canaryd.start_analysis(webhook()).await;
+    settled(&c.canaryd, &id, 10).await;
+    assert_eq!((case.weight)(&object()), 10, "{}", object());
+    let (code, answer) = post(
+        &c.canaryd,
+        &format!("/api/v1/analyses/{id}/promote"),
+        json!({"reason": "test"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
+    assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
+    assert_eq!((case.weight)(&object()), 100);
+    assert_eq!(
+        object()["metadata"]["annotations"]["canaryd.io/writer"],
+        format!("{id}@1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_weights_land_in_the_virtual_service_routes() {
+    drives(istio()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smi_weights_land_in_the_traffic_split_backends() {
+    drives(smi(&[SMI_CRD], "split.smi-spec.io/v1alpha4")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smi_falls_back_to_the_version_linkerd_serves() {
+    drives(smi(&[LINKERD_SMI_CRD], "split.smi-spec.io/v1alpha2")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_canary_weights_land_in_the_canary_ingress_annotations() {
+    drives(nginx()).await;
+}
