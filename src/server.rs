@@ -11,7 +11,7 @@ use crate::adapters::store::sql::{Dialect, SqlStore};
 use crate::auth::Tokens;
 use crate::engine::{Engine, EngineSettings, Ports, Strategies};
 use crate::http::{AppState, router};
-use crate::ports::{MetricsSource, RouterProvider};
+use crate::ports::{MetricsSource, RouterProvider, WorkloadProvider};
 use crate::telemetry::{Telemetry, TimedMetrics};
 
 pub struct Settings {
@@ -44,6 +44,7 @@ pub fn ports(
     webhooks: Arc<Webhooks>,
     metrics: Arc<dyn MetricsSource>,
     routers: Arc<dyn RouterProvider>,
+    workloads: Arc<dyn WorkloadProvider>,
 ) -> Ports {
     Ports {
         store: store.clone(),
@@ -55,6 +56,7 @@ pub fn ports(
         gate: webhooks.clone(),
         metrics,
         routers,
+        workloads,
         notifier: webhooks,
     }
 }
@@ -72,8 +74,16 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let webhooks = Arc::new(Webhooks::new(settings.webhooks, Arc::clone(&telemetry)));
     let routers = settings
         .routers
-        .unwrap_or_else(|| Arc::new(Routers::with_cluster(settings.cluster)));
-    let ports = ports(&store, &telemetry, webhooks, Arc::new(metrics), routers);
+        .unwrap_or_else(|| Arc::new(Routers::with_cluster(settings.cluster.clone())));
+    let workloads = Arc::new(settings.cluster);
+    let ports = ports(
+        &store,
+        &telemetry,
+        webhooks,
+        Arc::new(metrics),
+        routers,
+        workloads,
+    );
     let engine_settings = EngineSettings {
         exclusive: store.dialect() == Dialect::Sqlite,
         ..settings.engine

@@ -139,6 +139,9 @@ async fn setup(extra: &str, error_rate: f64) -> Setup {
         webhooks,
         metrics.clone(),
         Arc::new(Routers::default()),
+        Arc::new(canaryd::adapters::kube::Cluster::none(
+            "no cluster in this test",
+        )),
     );
     let strategies = BTreeMap::from([(strategy.id.clone(), strategy)]);
     let engine = Engine::new(ports, strategies, EngineSettings::default());

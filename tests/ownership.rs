@@ -97,6 +97,7 @@ async fn server_on(database: Option<String>) -> Server {
         ..EngineSettings::default()
     };
     let assembled = assemble(Settings {
+        cluster: canaryd::adapters::kube::Cluster::none("no cluster in this test"),
         strategies: loaded.strategies,
         database_url: database
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("canaryd.db").display())),

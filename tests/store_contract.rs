@@ -31,6 +31,7 @@ fn analysis(id: &str, backend: &str) -> Analysis {
         confirm_promotion: false,
         gate_timeout: Duration::from_secs(3600),
         on_inconclusive_limit: Default::default(),
+        workload: false,
     };
     Analysis {
         id: id.to_string(),
@@ -51,6 +52,7 @@ fn analysis(id: &str, backend: &str) -> Analysis {
             stable_server: "stable".into(),
             canary_server: "canary".into(),
         },
+        workload: None,
         created_at: now,
         state: AnalysisState::new(plan, now),
     }

@@ -6,6 +6,7 @@ pub mod judge;
 pub mod record;
 pub mod strategy;
 pub mod template;
+pub mod workload;
 
 /// A point in time. The domain never reads the clock: callers pass it in.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -9,6 +9,7 @@ use super::analysis::{AnalysisState, Record};
 use super::judge::Judgement;
 use super::strategy::{KubeRoute, NginxRoute, RouterSpec, StrategyId};
 use super::template::{MissingVariable, Variables};
+use super::workload::WorkloadTarget;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +26,9 @@ pub struct Analysis {
     /// strategy's declared variables.
     pub variables: Variables,
     pub route: RouteTarget,
+    /// The Deployment the canary runs beside, when canaryd deploys it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadTarget>,
     pub created_at: Timestamp,
     pub state: AnalysisState,
 }

@@ -54,7 +54,26 @@ pub struct Strategy {
     pub gate_timeout: Duration,
     /// What happens when inconclusive checks exceed `inconclusiveLimit`.
     pub on_inconclusive_limit: OnInconclusiveLimit,
+    /// The Deployment whose canary canaryd runs, if canaryd deploys at all.
+    pub workload: Option<WorkloadSpec>,
 }
+
+/// `spec.workload`: canaryd runs the webhook's image as `<deployment>-canary` beside
+/// the stable Deployment, and promotes by giving the stable Deployment that image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    pub deployment: Template,
+    pub namespace: Template,
+    /// The container whose image changes; `None` for the first one.
+    pub container: Option<String>,
+    /// How long the canary (and, on promotion, the stable) may take to become available.
+    pub progress_deadline: Duration,
+    /// The canary's replicas; `None` for as many as the stable has.
+    pub canary_replicas: Option<u32>,
+}
+
+/// Kubernetes' own default for a Deployment's `progressDeadlineSeconds`.
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 
 pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(3600);
 

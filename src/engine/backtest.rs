@@ -117,7 +117,7 @@ async fn check_at(
 }
 
 /// Applies an event and answers, at once, what a live analysis waits for: the router
-/// applies every weight, and the gate agrees.
+/// applies every weight, the workload is ready, and the gate agrees.
 fn advance(state: &mut AnalysisState, event: Event, at: Timestamp) {
     let mut events = vec![event];
     while let Some(event) = events.pop() {
@@ -129,6 +129,7 @@ fn advance(state: &mut AnalysisState, event: Event, at: Timestamp) {
             match command {
                 Command::SetWeight { weight } => events.push(Event::WeightApplied { weight }),
                 Command::ConfirmPromotion => events.push(Event::PromotionConfirmed),
+                Command::Workload { step } => events.push(Event::WorkloadDone { step }),
                 Command::Notify { .. } | Command::Record(_) => {}
             }
         }

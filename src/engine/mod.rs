@@ -21,7 +21,7 @@ use crate::domain::record::Analysis;
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
     AnalysisStore, AnalysisTelemetry, FreezeStore, InboxStore, Lease, LeaseStore, MetricsSource,
-    Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake,
+    Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake, WorkloadProvider,
 };
 
 pub mod backtest;
@@ -35,6 +35,7 @@ mod replica;
 pub mod request;
 mod runner;
 mod start;
+mod workload;
 
 pub use judgement::Judged;
 pub use operate::OperationError;
@@ -88,6 +89,7 @@ pub struct Ports {
     pub gate: Arc<dyn PromotionGate>,
     pub metrics: Arc<dyn MetricsSource>,
     pub routers: Arc<dyn RouterProvider>,
+    pub workloads: Arc<dyn WorkloadProvider>,
     pub notifier: Arc<dyn Notifier>,
 }
 
@@ -111,6 +113,10 @@ pub enum EngineError {
     /// CRD that is missing, credentials that may not change it, or no backends.
     #[error("{0}")]
     Route(crate::ports::RouterError),
+    /// The strategy's workload cannot be deployed: a missing Deployment or container,
+    /// Services that select the wrong pods, or credentials that may not change them.
+    #[error("{0}")]
+    Workload(crate::ports::WorkloadError),
 }
 
 impl From<Rejected> for EngineError {

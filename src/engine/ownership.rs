@@ -9,8 +9,8 @@ use crate::domain::analysis::{Event, Record, RecordKind, SYSTEM_ACTOR, Status};
 use crate::domain::record::{Analysis, EventRecord};
 use crate::ports::{Change, RouteOwnership, StoreError, TakeOver, Writer};
 
-/// Whether a router write may go out.
-enum Fence {
+/// Whether a router or workload write may go out.
+pub(super) enum Fence {
     Open,
     /// This analysis may no longer drive the route: why.
     Closed(String),
@@ -43,6 +43,7 @@ impl Runner {
             self.pending.push_back(Work::Begin);
         } else if self.epoch.is_some() {
             self.reconcile().await?;
+            self.reconcile_workload();
         }
         Ok(())
     }
@@ -112,7 +113,7 @@ impl Runner {
         }
     }
 
-    async fn fence(&self, epoch: i64) -> Fence {
+    pub(super) async fn fence(&self, epoch: i64) -> Fence {
         let margin = self.inner.settings.lease_ttl / 3;
         if !self.inner.replica.may_act(margin) {
             return Fence::Closed("this replica's lease is about to run out".to_string());

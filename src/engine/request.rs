@@ -11,6 +11,7 @@ use crate::domain::analysis::{AnalysisState, Plan};
 use crate::domain::record::{Analysis, RouteTarget};
 use crate::domain::strategy::Strategy;
 use crate::domain::template::Variables;
+use crate::domain::workload::WorkloadTarget;
 
 /// The webhook body (DESIGN §4).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -132,6 +133,22 @@ impl StartRequest {
         self.check_provenance(strategy)?;
         let route = RouteTarget::render(&strategy.router, &variables)
             .map_err(|missing| invalid("variables", missing.to_string()))?;
+        let workload = match &strategy.workload {
+            Some(_) if self.image_tag.is_none() => {
+                return Err(invalid(
+                    "imageTag",
+                    format!(
+                        "strategy {} deploys the canary itself and needs the image tag to run",
+                        strategy.id
+                    ),
+                ));
+            }
+            Some(spec) => Some(
+                WorkloadTarget::render(spec, &route, &variables)
+                    .map_err(|missing| invalid("variables", missing.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Analysis {
             id,
             strategy: strategy.id.clone(),
@@ -143,6 +160,7 @@ impl StartRequest {
             triggered_by: self.triggered_by,
             variables,
             route,
+            workload,
             created_at: now,
             state: AnalysisState::new(Plan::from_strategy(strategy), now),
         })

@@ -16,7 +16,10 @@ use super::operate::OperationError;
 use super::{Inner, Input, Message};
 use crate::domain::analysis::{Command, Event, Status, apply};
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
-use crate::ports::{Change, Lease, RouterError, StoreError, TrafficRouter};
+use crate::domain::workload::WorkloadStep;
+use crate::ports::{
+    Change, Lease, RouterError, StoreError, TrafficRouter, Workload, WorkloadError,
+};
 
 /// How a task starts.
 pub(super) enum Boot {
@@ -35,6 +38,8 @@ pub(super) enum Work {
     Shift(u8),
     /// Start, if this analysis is PENDING, owns its route and is not frozen.
     Begin,
+    /// Take a step on the canary workload (a `Workload` command).
+    Workload(WorkloadStep),
 }
 
 /// The task must stop: its state could not be stored, or it may no longer act.
@@ -56,6 +61,8 @@ pub(super) struct Runner {
     pub(super) inner: Arc<Inner>,
     pub(super) analysis: Analysis,
     pub(super) router: Result<Box<dyn TrafficRouter>, RouterError>,
+    /// The canary workload, when the analysis deploys one.
+    pub(super) workload: Option<Result<Box<dyn Workload>, WorkloadError>>,
     pub(super) pending: VecDeque<Work>,
     /// What this task's writes are fenced by; `None` only for an idle terminal analysis.
     pub(super) lease: Option<Lease>,
@@ -83,10 +90,15 @@ pub(super) async fn run(
     );
     let id = analysis.id.clone();
     let router = inner.ports.routers.router(&analysis.route);
+    let workload = analysis.workload.as_ref().map(|target| {
+        let tag = analysis.image_tag.as_deref().unwrap_or_default();
+        inner.ports.workloads.workload(target, tag)
+    });
     let runner = Runner {
         inner: Arc::clone(&inner),
         analysis,
         router,
+        workload,
         pending: VecDeque::new(),
         lease: None,
         epoch: None,
@@ -172,6 +184,7 @@ impl Runner {
                 _ => Ok(()),
             },
             Work::Begin => self.begin().await,
+            Work::Workload(step) => self.take_workload_step(step, inbox).await,
             // A terminal analysis never touches the router again, and a weight that is
             // no longer the target is not worth setting.
             Work::Shift(_) if self.analysis.state.status.is_terminal() => Ok(()),
@@ -202,6 +215,30 @@ impl Runner {
                 self.pending.push_front(Work::Shift(weight));
                 match message {
                     Some(message) => self.on_message(message).await.map(|()| false),
+                    None => Err(Stop),
+                }
+            }
+        }
+    }
+
+    /// Queues `work` again after `pause`, or at once after a message, which is served
+    /// first so an operation never waits for a rollout.
+    pub(super) async fn wait_serving_inbox(
+        &mut self,
+        pause: Duration,
+        work: Work,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> Result<(), Stop> {
+        tokio::select! {
+            () = self.inner.shutdown.cancelled() => Err(Stop),
+            () = tokio::time::sleep(pause) => {
+                self.pending.push_back(work);
+                Ok(())
+            }
+            message = inbox.recv() => {
+                self.pending.push_back(work);
+                match message {
+                    Some(message) => self.on_message(message).await,
                     None => Err(Stop),
                 }
             }
@@ -289,6 +326,7 @@ impl Runner {
                 Command::SetWeight { weight } => self.pending.push_back(Work::Shift(weight)),
                 Command::Notify { status, reason } => self.notify(status, reason),
                 Command::ConfirmPromotion => self.ask_gate(),
+                Command::Workload { step } => self.pending.push_back(Work::Workload(step)),
                 Command::Record(_) => {}
             }
         }

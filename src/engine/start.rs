@@ -124,6 +124,14 @@ impl Engine {
             .preflight()
             .await
             .map_err(EngineError::Route)?;
+        if let Some(target) = &analysis.workload {
+            let tag = analysis.image_tag.as_deref().unwrap_or_default();
+            let workloads = &self.inner.ports.workloads;
+            let workload = workloads
+                .workload(target, tag)
+                .map_err(EngineError::Workload)?;
+            workload.preflight().await.map_err(EngineError::Workload)?;
+        }
         Ok(Prepared::New(analysis, key))
     }
 

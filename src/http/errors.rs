@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::engine::{EngineError, OperationError};
-use crate::ports::{RouterError, StoreError};
+use crate::ports::{RouterError, StoreError, WorkloadError};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -105,6 +105,7 @@ impl From<EngineError> for ApiError {
                 "Idempotency-Key {key:?} was already used for a different request"
             )),
             EngineError::Route(error) => route_error(error),
+            EngineError::Workload(error) => workload_error(error),
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
@@ -126,6 +127,25 @@ fn route_error(error: RouterError) -> ApiError {
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "router_unavailable",
+                error.to_string(),
+            );
+        }
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+}
+
+/// Why the workload cannot be deployed: 422 naming the object for what the operator
+/// must fix, 503 for an API that cannot be reached.
+fn workload_error(error: WorkloadError) -> ApiError {
+    let code = match &error {
+        WorkloadError::Missing(_) => "workload_not_found",
+        WorkloadError::Forbidden(_) => "workload_forbidden",
+        WorkloadError::Invalid(_) => "workload_invalid",
+        WorkloadError::Refused(_) => "workload_refused",
+        WorkloadError::Unreachable(_) | WorkloadError::Unsupported(_) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "workload_unavailable",
                 error.to_string(),
             );
         }

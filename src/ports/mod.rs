@@ -12,6 +12,7 @@ mod metrics;
 mod ownership;
 mod router;
 mod telemetry;
+mod workload;
 
 pub use metrics::{MetricsSource, QueryError};
 pub use ownership::{
@@ -20,6 +21,7 @@ pub use ownership::{
 };
 pub use router::{RouterError, RouterProvider, TrafficRouter, Writer};
 pub use telemetry::{AnalysisTelemetry, NoTelemetry};
+pub use workload::{Progress, Workload, WorkloadError, WorkloadProvider};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -21,6 +21,7 @@ mod router;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod workload;
 
 pub use catalog::{CatalogEntry, TemplateCatalog};
 pub use diagnostics::Diagnostic;

@@ -51,6 +51,18 @@ pub struct RawSpec {
     /// `semver-sha`: a webhook's imageTag must be `<semver>-<short-sha>`.
     pub image_tag_rule: Option<S<String>>,
     pub gates: Option<RawGates>,
+    pub workload: Option<S<RawWorkload>>,
+}
+
+/// `spec.workload`: the Deployment whose canary canaryd runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWorkload {
+    pub deployment: S<String>,
+    pub namespace: Option<S<String>>,
+    pub container: Option<S<String>>,
+    pub progress_deadline: Option<S<String>>,
+    pub canary_replicas: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -108,6 +108,7 @@ fn spec(
     }
     let steps = steps(d, &spec.steps);
     let router = super::router::router(d, &spec.router, &known);
+    let workload = super::workload::workload(d, spec.workload.as_ref(), router.as_ref(), &known);
     let notifications = spec
         .notifications
         .iter()
@@ -157,6 +158,7 @@ fn spec(
         confirm_promotion,
         gate_timeout: gate_timeout?,
         on_inconclusive_limit: spec.on_inconclusive_limit.unwrap_or_default(),
+        workload: workload?,
     })
 }
 

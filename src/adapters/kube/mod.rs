@@ -7,17 +7,22 @@
 //! computed from, so an edit someone else made in between is never overwritten: the
 //! API answers 409 and the router reads the object again.
 
+mod access;
 mod errors;
 mod object;
+mod rollout;
 mod router;
 mod splits;
+mod template;
+mod workload;
 
 use std::time::Duration;
 
 pub use router::KubeRouter;
 
 use crate::domain::record::RouteTarget;
-use crate::ports::{RouterError, TrafficRouter};
+use crate::domain::workload::WorkloadTarget;
+use crate::ports::{RouterError, TrafficRouter, Workload, WorkloadError, WorkloadProvider};
 
 /// The field manager canaryd writes under, and the annotation that names the writer.
 pub const FIELD_MANAGER: &str = "canaryd";
@@ -91,3 +96,35 @@ impl Cluster {
         Some(Ok(Box::new(KubeRouter::new(client, split))))
     }
 }
+
+impl WorkloadProvider for Cluster {
+    fn workload(
+        &self,
+        target: &WorkloadTarget,
+        image_tag: &str,
+    ) -> Result<Box<dyn Workload>, WorkloadError> {
+        match &self.client {
+            Ok(client) => Ok(Box::new(workload::KubeWorkload {
+                client: client.clone(),
+                target: target.clone(),
+                image_tag: image_tag.to_string(),
+            })),
+            Err(why) => Err(WorkloadError::Unsupported(format!(
+                "spec.workload needs a Kubernetes client: {why}"
+            ))),
+        }
+    }
+}
+
+/// Every permission canaryd's adapters use, by API group and resource: what the
+/// Role in `deploy/kubernetes` grants, no more. SelfSubjectAccessReviews need no
+/// grant: every authenticated user may create them.
+pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    ("gateway.networking.k8s.io", "httproutes", &["get", "patch"]),
+    ("networking.istio.io", "virtualservices", &["get", "patch"]),
+    ("split.smi-spec.io", "trafficsplits", &["get", "patch"]),
+    ("networking.k8s.io", "ingresses", &["get", "patch"]),
+    ("apps", "deployments", &["get", "create", "patch"]),
+    ("", "services", &["get"]),
+    ("", "pods", &["list"]),
+];

@@ -1,14 +1,12 @@
 //! One named object of a kind, found at the first version the cluster serves, read,
 //! patched, and asked about with a SelfSubjectAccessReview.
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::FIELD_MANAGER;
+use super::access::{Access, may};
 use super::errors::{api_error, is_crd_missing};
 use super::splits::Kind;
 use crate::ports::RouterError;
@@ -103,41 +101,17 @@ impl Object {
             .map(|_| ())
     }
 
-    /// Asks the API whether canaryd may `verb` this object; a refusal names the verb,
-    /// the resource and the reason the authorizer gave.
+    /// Asks the API whether canaryd may `verb` this object.
     pub async fn may(&self, verb: &str) -> Result<(), RouterError> {
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(self.kind.group.to_string()),
-                    resource: Some(self.kind.plural.to_string()),
-                    namespace: Some(self.namespace.clone()),
-                    name: Some(self.name.clone()),
-                    verb: Some(verb.to_string()),
-                    ..ResourceAttributes::default()
-                }),
-                ..SelfSubjectAccessReviewSpec::default()
-            },
-            ..SelfSubjectAccessReview::default()
+        let access = Access {
+            group: self.kind.group,
+            resource: self.kind.plural,
+            namespace: &self.namespace,
+            name: Some(&self.name),
         };
-        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        let answer = api
-            .create(&PostParams::default(), &review)
+        may(&self.client, verb, &access, &self.what())
             .await
-            .map_err(|e| api_error(e, "review access to", &self.what()))?;
-        let status = answer.status.unwrap_or_default();
-        if status.allowed {
-            return Ok(());
-        }
-        let reason = status
-            .reason
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "no RBAC rule allows it".to_string());
-        Err(RouterError::Forbidden(format!(
-            "canaryd may not {verb} {} ({}): {reason}",
-            self.what(),
-            self.kind.resource()
-        )))
+            .map_err(RouterError::from)
     }
 }
 

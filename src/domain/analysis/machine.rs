@@ -44,6 +44,8 @@ pub fn apply(
         } => t.operation(*operation, actor, reason)?,
         Event::Superseded { by } => t.superseded(by),
         Event::Displaced { owner } => t.displaced(owner),
+        Event::WorkloadDone { step } => t.workload_done(*step),
+        Event::WorkloadFailed { step, reason } => t.workload_failed(*step, reason),
     }
     Ok(t.finish(state))
 }
@@ -179,6 +181,9 @@ impl Transition {
 
     pub(super) fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
         self.state.rollback_outcome = Some(outcome);
+        // A deploy or promotion under way is abandoned; the canary is scaled down last.
+        self.state.workload.pending = None;
+        self.state.workload.since = None;
         self.state.waiting = None;
         self.state.waiting_since = None;
         self.change_status(Status::RollingBack, actor, reason);
@@ -191,6 +196,9 @@ impl Transition {
         }
         self.state.started_at.get_or_insert(self.now);
         self.state.step_index = 0;
+        if self.state.plan.workload {
+            return self.deploy_first();
+        }
         let first = self.state.plan.steps[0].weight;
         self.change_status(
             Status::Running,
@@ -210,16 +218,15 @@ impl Transition {
                 self.state.step_started_at = Some(self.now);
                 self.schedule_check();
             }
-            Status::Promoting if weight == 100 => self.change_status(
+            Status::Promoting if weight == 100 && !self.state.plan.workload => self.change_status(
                 Status::Deployed,
                 SYSTEM_ACTOR,
                 "promoted: all traffic on the canary".to_string(),
             ),
-            Status::RollingBack if weight == 0 => {
-                let outcome = self.state.rollback_outcome.unwrap_or(Status::RolledBack);
-                let reason = self.state.reason.clone();
-                self.change_status(outcome, SYSTEM_ACTOR, reason);
+            Status::Promoting if weight == 0 && self.state.workload.stable_promoted => {
+                self.scale_down_first();
             }
+            Status::RollingBack if weight == 0 => self.back_on_stable(),
             // A wait that keeps watching, confirmed (after a restart, or stored by a
             // version that stopped checks while waiting): its next check is due.
             Status::Paused | Status::Promoting
@@ -383,6 +390,6 @@ impl Transition {
         self.state.waiting = None;
         self.state.waiting_since = None;
         self.change_status(Status::Promoting, actor, reason);
-        self.shift(100);
+        self.complete_promotion();
     }
 }

@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 use super::judge::Judgement;
 use super::strategy::{DEFAULT_GATE_TIMEOUT, OnInconclusiveLimit, Promotion, Step, Strategy};
+use super::workload::{WorkloadState, WorkloadStep};
 
 mod machine;
 mod operations;
 #[cfg(test)]
 mod tests;
 mod waiting;
+mod workload;
 
 pub use machine::{Rejected, apply, check_outcome};
 
@@ -104,6 +106,9 @@ pub struct Plan {
     pub gate_timeout: Duration,
     #[serde(default)]
     pub on_inconclusive_limit: OnInconclusiveLimit,
+    /// canaryd deploys the canary and promotes the stable Deployment (`spec.workload`).
+    #[serde(default)]
+    pub workload: bool,
 }
 
 fn default_gate_timeout() -> Duration {
@@ -121,6 +126,7 @@ impl Plan {
             confirm_promotion: strategy.confirm_promotion.is_some(),
             gate_timeout: strategy.gate_timeout,
             on_inconclusive_limit: strategy.on_inconclusive_limit,
+            workload: strategy.workload.is_some(),
         }
     }
 }
@@ -182,6 +188,9 @@ pub struct AnalysisState {
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// The canary workload's progress, when the plan deploys one.
+    #[serde(default)]
+    pub workload: WorkloadState,
 }
 
 impl AnalysisState {
@@ -207,6 +216,7 @@ impl AnalysisState {
             started_at: None,
             completed_at: None,
             updated_at: now,
+            workload: WorkloadState::default(),
         }
     }
 
@@ -221,6 +231,11 @@ impl AnalysisState {
 
     /// Whether checks run in this state at all.
     pub fn runs_checks(&self) -> bool {
+        // The canary takes no traffic while it deploys, and the decision is made once
+        // the stable Deployment is being promoted.
+        if self.workload.pending.is_some() {
+            return false;
+        }
         match self.status {
             Status::Running => true,
             Status::Paused => self.waiting.is_some_and(Waiting::keeps_watching),
@@ -312,6 +327,11 @@ pub enum Event {
     Superseded { by: String },
     /// Another analysis owns the route this one believed it drove.
     Displaced { owner: String },
+    /// The engine finished a workload step.
+    WorkloadDone { step: WorkloadStep },
+    /// A workload step cannot finish: the canary did not become available in time,
+    /// or the API refused.
+    WorkloadFailed { step: WorkloadStep, reason: String },
 }
 
 /// What the engine must do after a transition.
@@ -326,6 +346,8 @@ pub enum Command {
     ConfirmPromotion,
     /// Append to the audit trail.
     Record(Record),
+    /// Take a step on the workload, then answer `WorkloadDone` or `WorkloadFailed`.
+    Workload { step: WorkloadStep },
 }
 
 /// An entry of the audit trail: who decided what, and why.
@@ -376,7 +398,7 @@ impl RecordKind {
 /// The actor of decisions canaryd takes on its own.
 pub const SYSTEM_ACTOR: &str = "canaryd";
 
-mod duration_ms {
+pub(crate) mod duration_ms {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

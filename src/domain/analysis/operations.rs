@@ -73,10 +73,11 @@ impl Transition {
             Operation::Promote if status == Status::Promoting => {
                 self.state.waiting = None;
                 self.state.waiting_since = None;
-                let message =
-                    format!("gate overridden: {said}; shifting all traffic to the canary");
+                let message = format!("gate overridden: {said}; promoting");
                 self.record(RecordKind::StepChanged, actor, message);
-                self.shift(100);
+                if self.state.workload.pending.is_none() && !self.state.workload.stable_promoted {
+                    self.complete_promotion();
+                }
             }
             Operation::Promote => self.promote(actor, said),
             Operation::Rollback => self.begin_rollback(Status::RolledBack, actor, said),

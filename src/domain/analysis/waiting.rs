@@ -43,9 +43,9 @@ impl Transition {
         self.record(
             RecordKind::StepChanged,
             SYSTEM_ACTOR,
-            "confirm-promotion answered yes; shifting all traffic to the canary".to_string(),
+            "confirm-promotion answered yes; promoting".to_string(),
         );
-        self.shift(100);
+        self.complete_promotion();
     }
 
     /// Promotion has waited for the gate longer than the plan allows: pause for a

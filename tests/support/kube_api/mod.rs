@@ -30,6 +30,8 @@ use serde_json::{Value, json};
 pub const TOKEN: &str = "canaryd-test-token";
 pub const USER: &str = "system:serviceaccount:canaryd:canaryd";
 
+type TypedCheck = fn(&Value) -> Result<(), String>;
+
 /// A kind the server serves: built in, or from a CRD.
 #[derive(Clone)]
 struct Kind {
@@ -40,7 +42,7 @@ struct Kind {
     /// Served versions, each with its schema (`None` for built-ins).
     versions: Vec<(String, Option<Value>)>,
     /// Checks a built-in object against its k8s-openapi type.
-    typed: Option<fn(&Value) -> Result<(), String>>,
+    typed: Option<TypedCheck>,
 }
 
 /// One request as the server saw it, for assertions.

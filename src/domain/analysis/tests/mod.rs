@@ -29,6 +29,7 @@ fn plan(weights: &[u8]) -> Plan {
         confirm_promotion: false,
         gate_timeout: DEFAULT_GATE_TIMEOUT,
         on_inconclusive_limit: OnInconclusiveLimit::Rollback,
+        workload: false,
     }
 }
 
@@ -591,3 +592,4 @@ fn statuses_round_trip_through_their_names() {
 
 mod supersede;
 mod waiting;
+mod workload;

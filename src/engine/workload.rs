@@ -1,0 +1,130 @@
+//! Workload steps: each one is taken through the same fence as router writes, polled
+//! until it is done while the task keeps serving its inbox, and failed once the
+//! progress deadline passes.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Message;
+use super::ownership::Fence;
+use super::runner::{Runner, Stop, Work};
+use crate::domain::analysis::Event;
+use crate::domain::workload::WorkloadStep;
+use crate::ports::{Progress, WorkloadError, Writer};
+
+/// How often a rollout under way is looked at again.
+const POLL: Duration = Duration::from_secs(1);
+
+impl Runner {
+    /// One pass of a workload step; queues its answer, or itself again after a pause.
+    pub(super) async fn take_workload_step(
+        &mut self,
+        step: WorkloadStep,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> Result<(), Stop> {
+        let state = &self.analysis.state;
+        // A terminal analysis never touches the workload, and a step no longer asked
+        // for (a rollback replaced it) is dropped.
+        if state.status.is_terminal() || state.workload.pending != Some(step) {
+            return Ok(());
+        }
+        let Some(epoch) = self.epoch else {
+            tracing::error!(
+                ?step,
+                "refused a workload step: the analysis does not own its route"
+            );
+            return Err(Stop);
+        };
+        let writer = Writer {
+            analysis_id: self.analysis.id.clone(),
+            epoch,
+        };
+        match self.fence(epoch).await {
+            Fence::Open => {}
+            Fence::Closed(why) => {
+                tracing::warn!(?step, %writer, "workload step refused: {why}");
+                return Err(Stop);
+            }
+            Fence::Unknown(why) => return self.retry_workload(step, why, inbox).await,
+        }
+        let outcome = match &self.workload {
+            Some(Ok(workload)) => workload.advance(step, &writer).await,
+            Some(Err(error)) => Err(error.clone()),
+            None => Err(WorkloadError::Unsupported(
+                "the analysis has no workload".into(),
+            )),
+        };
+        match outcome {
+            Ok(Progress::Done) => {
+                tracing::info!(?step, %writer, "workload step done");
+                self.queue(Event::WorkloadDone { step });
+                Ok(())
+            }
+            Ok(Progress::Failed(reason)) => {
+                self.queue(Event::WorkloadFailed { step, reason });
+                Ok(())
+            }
+            Ok(Progress::Waiting(why)) => self.retry_workload(step, why, inbox).await,
+            Err(error) if error.is_transient() || step == WorkloadStep::ScaleCanaryDown => {
+                tracing::warn!(?step, kind = error.metric_label(), %error, "workload step failed; trying again");
+                self.retry_workload(step, error.to_string(), inbox).await
+            }
+            Err(error) => {
+                self.queue(Event::WorkloadFailed {
+                    step,
+                    reason: error.to_string(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn queue(&mut self, event: Event) {
+        self.pending.push_back(Work::Event(event, Vec::new()));
+    }
+
+    /// Not done yet: fails the step once its progress deadline has passed (scaling down
+    /// has none: it is retried until it works), or looks again after a pause.
+    async fn retry_workload(
+        &mut self,
+        step: WorkloadStep,
+        why: String,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> Result<(), Stop> {
+        let deadline = self.analysis.workload.as_ref().map(|w| w.progress_deadline);
+        let since = self.analysis.state.workload.since;
+        if let (Some(deadline), Some(since), true) =
+            (deadline, since, step != WorkloadStep::ScaleCanaryDown)
+        {
+            let waited = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+            if waited >= deadline {
+                let reason = format!(
+                    "not done within the progress deadline of {}: {why}",
+                    humantime::format_duration(deadline)
+                );
+                self.queue(Event::WorkloadFailed { step, reason });
+                return Ok(());
+            }
+        }
+        tracing::debug!(?step, "workload step under way: {why}");
+        self.wait_serving_inbox(POLL, Work::Workload(step), inbox)
+            .await
+    }
+}
+
+impl Runner {
+    /// After a take-over: the step that was under way is taken again (each step is
+    /// idempotent), and a canary that should be running is deployed again if it
+    /// drifted, before the analysis goes on.
+    pub(super) fn reconcile_workload(&mut self) {
+        let state = &self.analysis.state;
+        if !state.plan.workload || state.status.is_terminal() {
+            return;
+        }
+        if let Some(step) = state.workload.pending {
+            tracing::info!(?step, "resumed: taking the workload step again");
+            self.pending.push_back(Work::Workload(step));
+        }
+    }
+}
