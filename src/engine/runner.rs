@@ -40,6 +40,8 @@ pub(super) enum Work {
     Begin,
     /// Take a step on the canary workload (a `Workload` command).
     Workload(WorkloadStep),
+    /// After a take-over: put the canary Deployment back as the analysis left it.
+    EnsureCanary,
 }
 
 /// The task must stop: its state could not be stored, or it may no longer act.
@@ -185,6 +187,7 @@ impl Runner {
             },
             Work::Begin => self.begin().await,
             Work::Workload(step) => self.take_workload_step(step, inbox).await,
+            Work::EnsureCanary => self.ensure_canary().await,
             // A terminal analysis never touches the router again, and a weight that is
             // no longer the target is not worth setting.
             Work::Shift(_) if self.analysis.state.status.is_terminal() => Ok(()),

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::Message;
 use super::ownership::Fence;
 use super::runner::{Runner, Stop, Work};
-use crate::domain::analysis::Event;
+use crate::domain::analysis::{Event, Status};
 use crate::domain::workload::WorkloadStep;
 use crate::ports::{Progress, WorkloadError, Writer};
 
@@ -125,6 +125,43 @@ impl Runner {
         if let Some(step) = state.workload.pending {
             tracing::info!(?step, "resumed: taking the workload step again");
             self.pending.push_back(Work::Workload(step));
+        } else if !state.workload.stable_promoted && state.status != Status::RollingBack {
+            self.pending.push_back(Work::EnsureCanary);
         }
+    }
+
+    /// Deploys the canary again as it should be (created if someone deleted it, its
+    /// image and replicas restored), without waiting for it: the analysis goes on.
+    pub(super) async fn ensure_canary(&mut self) -> Result<(), Stop> {
+        let Some(epoch) = self
+            .epoch
+            .filter(|_| !self.analysis.state.status.is_terminal())
+        else {
+            return Ok(());
+        };
+        match self.fence(epoch).await {
+            Fence::Open => {}
+            Fence::Closed(why) => {
+                tracing::warn!("canary reconcile refused: {why}");
+                return Err(Stop);
+            }
+            Fence::Unknown(why) => {
+                tracing::warn!("canary not reconciled: {why}");
+                return Ok(());
+            }
+        }
+        let writer = Writer {
+            analysis_id: self.analysis.id.clone(),
+            epoch,
+        };
+        if let Some(Ok(workload)) = &self.workload {
+            match workload.advance(WorkloadStep::DeployCanary, &writer).await {
+                Ok(progress) => tracing::info!(?progress, "resumed: canary Deployment reconciled"),
+                Err(error) => {
+                    tracing::warn!(kind = error.metric_label(), %error, "resumed: canary Deployment not reconciled")
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,9 @@ use super::{FIELD_MANAGER, WRITER_ANNOTATION};
 use crate::domain::workload::{WorkloadStep, WorkloadTarget};
 use crate::ports::{Progress, Workload, WorkloadError, Writer};
 
+/// Pods' troubles named in a reason; the rest are counted.
+const MAX_TROUBLES: usize = 2;
+
 /// Reads and patches tried before a run of 409s counts as a refusal.
 const CONFLICT_ATTEMPTS: u32 = 5;
 

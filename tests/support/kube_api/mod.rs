@@ -11,9 +11,11 @@
 //!   `tests/fixtures/kubernetes/crds`) or, for built-in kinds, against `k8s-openapi`'s
 //!   types, and a custom resource's `generation` goes up on any change outside metadata.
 //!
-//! `mesh.rs` is the data plane: it splits requests as the emulated objects say.
+//! `controller.rs` emulates the Deployment controller; `mesh.rs` is the data plane: it
+//! splits requests as the emulated objects say.
 #![allow(dead_code)]
 
+pub mod controller;
 pub mod mesh;
 pub mod schema;
 pub mod status;
@@ -70,6 +72,9 @@ struct State {
     /// Edits someone else makes just before canaryd's next patch of an object lands.
     interleaved: Vec<((String, String, String, String), Edit)>,
     log: Vec<Logged>,
+    /// The Deployment controller's rollouts, and what pods of an image do.
+    rollouts: BTreeMap<(String, String, String, String), controller::Rollout>,
+    fates: BTreeMap<String, controller::Fate>,
 }
 
 #[derive(Clone)]
@@ -188,6 +193,7 @@ impl KubeApi {
         };
         state.kinds.extend(crds.iter().map(|file| crd_kind(file)));
         let state = Arc::new(Mutex::new(state));
+        controller::spawn(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let api = Self { port, state };
@@ -300,6 +306,19 @@ impl KubeApi {
         object["metadata"]["resourceVersion"] = json!(version.to_string());
     }
 
+    /// Deletes an object, as `kubectl delete` would.
+    pub fn delete(&self, group: &str, plural: &str, namespace: &str, name: &str) {
+        let key = (
+            group.to_string(),
+            plural.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
+        let mut state = self.state.lock().unwrap();
+        state.objects.remove(&key);
+        state.rollouts.remove(&key);
+    }
+
     /// Someone else edits the object after canaryd's next read, just before its next
     /// patch lands: canaryd's patch then carries a stale resourceVersion.
     pub fn edit_before_next_patch(
@@ -321,6 +340,11 @@ impl KubeApi {
             .unwrap()
             .interleaved
             .push((key, Box::new(edit)));
+    }
+
+    /// Pods running `image` will meet `fate` (by default they become ready).
+    pub fn pods_of_image(&self, image: &str, fate: controller::Fate) {
+        controller::set_fate(&mut self.state.lock().unwrap().fates, image, fate);
     }
 
     pub fn requests(&self) -> Vec<Logged> {
