@@ -104,10 +104,14 @@ impl KubeWorkload {
             Rollout::Failed(why) => (Progress::Failed(String::new()), why),
         };
         let troubles = self.pod_troubles(deployment).await?;
-        let why = if troubles.is_empty() {
-            why
-        } else {
-            format!("{why}; {}", troubles.join("; "))
+        let why = match troubles.len() {
+            0 => why,
+            1..=MAX_TROUBLES => format!("{why}; {}", troubles.join("; ")),
+            n => format!(
+                "{why}; {}; and {} more",
+                troubles[..MAX_TROUBLES].join("; "),
+                n - MAX_TROUBLES
+            ),
         };
         Ok(match state {
             Progress::Failed(_) => Progress::Failed(why),
