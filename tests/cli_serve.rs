@@ -121,7 +121,10 @@ async fn json_logs_carry_the_analysis_span() {
 async fn sighup_reloads_strategies_and_keeps_the_old_ones_when_the_new_are_broken() {
     let strategies = decide_only_strategies();
     let logs = tempfile::tempdir().unwrap();
-    let canaryd = Canaryd::start(strategies.path(), "http://127.0.0.1:9", &[], logs.path()).await;
+    // Only SIGHUP reloads here: the folder is not watched.
+    let quiet = ["--reload-interval", "0s"];
+    let canaryd =
+        Canaryd::start(strategies.path(), "http://127.0.0.1:9", &quiet, logs.path()).await;
     let path = strategies.path().join("shop/web.yaml");
     let original = std::fs::read_to_string(&path).unwrap();
     let hang_up = || {
@@ -166,6 +169,83 @@ async fn sighup_reloads_strategies_and_keeps_the_old_ones_when_the_new_are_broke
             .log()
             .contains("steps[0].weight must be within 1..=100, found 400")
     );
+    assert_eq!(
+        first_weight().await,
+        Some(40),
+        "the previous strategies stay in force"
+    );
+}
+
+/// Lays out `files` as Kubernetes mounts a ConfigMap: the files in a timestamped
+/// folder, `..data` pointing at it, and each team folder a link through `..data`.
+fn mount_version(root: &std::path::Path, version: &str, files: &[(&str, String)]) {
+    let folder = root.join(version);
+    for (path, text) in files {
+        let path = folder.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    // The swap is atomic: a new link renamed over the old one.
+    let next = root.join("..data_tmp");
+    std::os::unix::fs::symlink(version, &next).unwrap();
+    std::fs::rename(&next, root.join("..data")).unwrap();
+    if !root.join("shop").exists() {
+        std::os::unix::fs::symlink("..data/shop", root.join("shop")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_mounted_config_map_that_changes_is_reloaded_without_a_signal() {
+    let original =
+        std::fs::read_to_string(decide_only_strategies().path().join("shop/web.yaml")).unwrap();
+    let mount = tempfile::tempdir().unwrap();
+    mount_version(
+        mount.path(),
+        "..2026_12_01_10_00_00.1",
+        &[("shop/web.yaml", original.clone())],
+    );
+    let logs = tempfile::tempdir().unwrap();
+    let watch = ["--reload-interval", "200ms"];
+    let canaryd = Canaryd::start(mount.path(), "http://127.0.0.1:9", &watch, logs.path()).await;
+    let first_weight = || async {
+        canaryd.get("/api/v1/strategies/shop/web").await["steps"][0]["weight"].as_u64()
+    };
+    assert_eq!(first_weight().await, Some(25));
+    let edited = original.replace("weight: 25", "weight: 40");
+    mount_version(
+        mount.path(),
+        "..2026_12_01_10_05_00.2",
+        &[("shop/web.yaml", edited)],
+    );
+    wait_for(
+        "the new ConfigMap version to be served",
+        Duration::from_secs(10),
+        || async { (first_weight().await == Some(40)).then_some(()) },
+    )
+    .await;
+    assert!(
+        canaryd.process.log().contains("files changed"),
+        "{}",
+        canaryd.process.log()
+    );
+    let broken = original.replace("weight: 25", "weight: 0");
+    mount_version(
+        mount.path(),
+        "..2026_12_01_10_10_00.3",
+        &[("shop/web.yaml", broken)],
+    );
+    wait_for(
+        "the broken version to be refused",
+        Duration::from_secs(10),
+        || async {
+            canaryd
+                .process
+                .log()
+                .contains("strategies not reloaded")
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         first_weight().await,
         Some(40),

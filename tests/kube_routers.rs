@@ -16,34 +16,13 @@ use tempfile::TempDir;
 fn strategies(router: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("shop")).unwrap();
-    let text = format!(
-        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  \
-         router:\n{router}  interval: 1h\n  steps:\n    - weight: 10\n    - weight: 60\n  metrics:\n    \
-         - name: error-rate\n      template: http-error-rate\n      max: 0.05\n"
-    );
+    let text = objects::strategy("shop", "web", router, "", "1h");
     std::fs::write(dir.path().join("shop/web.yaml"), text).unwrap();
     dir
 }
 
-const GATEWAY: &str = "    type: gateway-api\n    gatewayApi:\n      namespace: shop\n      httpRoute: web\n      \
-                       stableService: web-stable\n      canaryService: web-canary\n";
-
-fn http_route() -> Value {
-    json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {
-            "parentRefs": [{"name": "public"}],
-            "rules": [{
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [
-                    {"name": "web-stable", "port": 8080, "weight": 100},
-                    {"name": "web-canary", "port": 8080, "weight": 0},
-                ],
-            }],
-        },
-    })
-}
+const GATEWAY: &str = objects::GATEWAY_ROUTER;
+use objects::http_route;
 
 struct Cluster {
     api: KubeApi,
@@ -285,16 +264,9 @@ struct Case {
 
 fn istio() -> Case {
     Case {
-        router: "    type: istio\n    istio:\n      namespace: shop\n      virtualService: web\n      \
-                 stableHost: web-stable\n      canaryHost: web-canary\n",
+        router: objects::ISTIO_ROUTER,
         crds: &[ISTIO_CRD],
-        object: json!({
-            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"hosts": ["web"], "http": [{"name": "primary", "route": [
-                {"destination": {"host": "web-stable"}, "weight": 100},
-                {"destination": {"host": "web-canary"}, "weight": 0}]}]},
-        }),
+        object: objects::virtual_service(),
         location: ("networking.istio.io", "virtualservices", "web"),
         weight: |vs| {
             let route = &vs["spec"]["http"][0]["route"];
@@ -309,15 +281,9 @@ fn istio() -> Case {
 
 fn smi(crd: &'static [&'static str], api_version: &str) -> Case {
     Case {
-        router: "    type: smi\n    smi:\n      namespace: shop\n      trafficSplit: web\n      \
-                 stableService: web-stable\n      canaryService: web-canary\n",
+        router: objects::SMI_ROUTER,
         crds: crd,
-        object: json!({
-            "apiVersion": api_version, "kind": "TrafficSplit",
-            "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"service": "web", "backends": [
-                {"service": "web-stable", "weight": 100}, {"service": "web-canary", "weight": 0}]},
-        }),
+        object: objects::traffic_split(api_version),
         location: ("split.smi-spec.io", "trafficsplits", "web"),
         weight: |ts| ts["spec"]["backends"][1]["weight"].as_u64().unwrap(),
     }
@@ -325,14 +291,9 @@ fn smi(crd: &'static [&'static str], api_version: &str) -> Case {
 
 fn nginx() -> Case {
     Case {
-        router: "    type: nginx-ingress\n    nginxIngress:\n      namespace: shop\n      canaryIngress: web-canary\n",
+        router: objects::NGINX_ROUTER,
         crds: &[],
-        object: json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": "web-canary", "namespace": "shop", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
-            "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "web-canary", "port": {"number": 8080}}}}]}}]},
-        }),
+        object: objects::canary_ingress(),
         location: ("networking.k8s.io", "ingresses", "web-canary"),
         weight: |ingress| {
             let annotations = &ingress["metadata"]["annotations"];
@@ -392,4 +353,71 @@ async fn smi_falls_back_to_the_version_linkerd_serves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_canary_weights_land_in_the_canary_ingress_annotations() {
     drives(nginx()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_use_every_permission_they_declare_and_no_other() {
+    let api = KubeApi::start(&[GATEWAY_CRD, ISTIO_CRD, SMI_CRD]).await;
+    api.grant_only(&objects::permissions());
+    let mut all = objects::workload();
+    all.extend([
+        http_route(),
+        objects::virtual_service(),
+        objects::traffic_split("split.smi-spec.io/v1alpha4"),
+        objects::canary_ingress(),
+    ]);
+    for object in all {
+        api.apply(object);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    let workload = objects::workload_block("1m");
+    let routers = [
+        ("gateway", GATEWAY, workload.as_str()),
+        ("istio", objects::ISTIO_ROUTER, ""),
+        ("smi", objects::SMI_ROUTER, ""),
+        ("nginx", objects::NGINX_ROUTER, ""),
+    ];
+    for (name, router, extra) in routers {
+        let text = objects::strategy("shop", name, router, extra, "1h");
+        std::fs::write(dir.path().join(format!("shop/{name}.yaml")), text).unwrap();
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(logs.path());
+    let canaryd =
+        Canaryd::start_in_cluster(dir.path(), "http://127.0.0.1:9", &kubeconfig, logs.path()).await;
+    for (name, _, _) in routers {
+        let body =
+            json!({"strategy": format!("shop/{name}"), "environment": "prod", "imageTag": "2.0.0"});
+        let id = canaryd.start_analysis(body).await;
+        settled(&canaryd, &id, 10).await;
+        let (code, answer) = post(
+            &canaryd,
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "all"}),
+        )
+        .await;
+        assert_eq!(code, 200, "{answer}");
+        let analysis = canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
+        assert_eq!(analysis["status"], "DEPLOYED", "{name}: {analysis:#}");
+    }
+    let refused: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "nothing beyond the declared permissions: {refused:?}"
+    );
+    let used: std::collections::BTreeSet<(String, String, String)> = api
+        .permissions_used()
+        .into_iter()
+        .filter(|(_, group, _)| group != "authorization.k8s.io")
+        .collect();
+    let declared = objects::permissions()
+        .into_iter()
+        .map(|(verb, group, resource)| (verb.to_string(), group.to_string(), resource.to_string()))
+        .collect();
+    assert_eq!(used, declared, "every declared permission is used");
 }

@@ -12,67 +12,23 @@ use support::kube_api::*;
 use support::*;
 use tempfile::TempDir;
 
-const IMAGE: &str = "registry.example:5000/shop/web:1.0.0";
+use objects::{IMAGE, labels, permissions, service};
+
 const NEW_IMAGE: &str = "registry.example:5000/shop/web:2.0.0";
 
 fn strategies(deadline: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("shop")).unwrap();
-    let text = format!(
-        "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  name: web\n  team: shop\nspec:\n  service: web\n  namespace: shop\n  \
-         router:\n    type: gateway-api\n    gatewayApi:\n      httpRoute: web\n      stableService: web-stable\n      canaryService: web-canary\n  \
-         workload:\n    deployment: \"{{{{service}}}}\"\n    container: app\n    progressDeadline: {deadline}\n  \
-         interval: 1h\n  steps:\n    - weight: 10\n    - weight: 60\n  metrics:\n    \
-         - name: error-rate\n      template: http-error-rate\n      max: 0.05\n"
-    );
+    let workload = objects::workload_block(deadline);
+    let text = objects::strategy("shop", "web", objects::GATEWAY_ROUTER, &workload, "1h");
     std::fs::write(dir.path().join("shop/web.yaml"), text).unwrap();
     dir
 }
 
-fn labels(track: &str) -> Value {
-    json!({"app": "web", "track": track})
-}
-
-fn deployment() -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels("stable")},
-            "template": {
-                "metadata": {"labels": labels("stable")},
-                "spec": {"containers": [
-                    {"name": "sidecar", "image": "envoy:1.30"},
-                    {"name": "app", "image": IMAGE, "ports": [{"containerPort": 8080}]},
-                ]},
-            },
-        },
-    })
-}
-
-fn service(name: &str, selector: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "shop"},
-           "spec": {"selector": selector, "ports": [{"port": 8080}]}})
-}
-
-fn http_route() -> Value {
-    json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": [
-            {"name": "web-stable", "port": 8080, "weight": 100},
-            {"name": "web-canary", "port": 8080, "weight": 0}]}]},
-    })
-}
-
 fn objects() -> Vec<Value> {
-    vec![
-        deployment(),
-        service("web-stable", labels("stable")),
-        service("web-canary", labels("canary")),
-        http_route(),
-    ]
+    let mut objects = objects::workload();
+    objects.push(objects::http_route());
+    objects
 }
 
 struct Cluster {
@@ -136,16 +92,6 @@ async fn launch(api: &KubeApi, strategies: &TempDir, logs: &TempDir) -> Canaryd 
         logs.path(),
     )
     .await
-}
-
-/// Exactly the Role's permissions.
-fn permissions() -> Vec<(&'static str, &'static str, &'static str)> {
-    canaryd::adapters::kube::PERMISSIONS
-        .iter()
-        .flat_map(|(group, resource, verbs)| {
-            verbs.iter().map(move |verb| (*verb, *group, *resource))
-        })
-        .collect()
 }
 
 fn webhook() -> Value {

@@ -8,6 +8,7 @@ mod backtest;
 mod check;
 mod client;
 mod judge;
+mod reload;
 pub mod serve;
 mod validate;
 

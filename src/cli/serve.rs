@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use super::reload;
 use crate::adapters::kube::Cluster;
 use crate::adapters::notify::WebhookSettings;
 use crate::adapters::prometheus::PrometheusSettings;
@@ -70,6 +71,10 @@ pub struct ServeArgs {
     /// Postgres, another replica resumes a dead one's analyses after it.
     #[arg(long, env = "CANARYD_LEASE_TTL", default_value = "15s", value_parser = parse_lease_ttl)]
     pub lease_ttl: Duration,
+    /// How often the strategies folder is looked at for changed files (a mounted
+    /// ConfigMap, say), which are then reloaded as on SIGHUP; `0s` turns it off.
+    #[arg(long, env = "CANARYD_RELOAD_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
 }
 
 fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
@@ -127,11 +132,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // (which would end the process).
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot listen for SIGHUP")?;
-    tokio::spawn(reload_on_hangup(
+    tokio::spawn(reload::on_hangup(
         hangups,
         server.engine.clone(),
         args.strategies.clone(),
     ));
+    if !args.reload_interval.is_zero() {
+        let (engine, folder) = (server.engine.clone(), args.strategies.clone());
+        tokio::spawn(reload::on_change(engine, folder, args.reload_interval));
+    }
     let lost_lease = serve_until_stopped(&args, server).await?;
     if lost_lease {
         eprintln!("canaryd: this replica lost its lease and stopped; start it again");
@@ -159,7 +168,7 @@ impl ServeArgs {
             );
         }
         let loaded = strategy_files::load_dir(&self.strategies);
-        log_warnings(&loaded);
+        reload::log_warnings(&loaded);
         if !loaded.errors.is_empty() {
             for error in &loaded.errors {
                 tracing::error!("{error}");
@@ -222,40 +231,6 @@ async fn serve_until_stopped(
     );
     server.engine.shutdown().await;
     Ok(lost_lease.load(Ordering::SeqCst))
-}
-
-/// SIGHUP reloads the strategies folder. A folder with any error is refused whole (every
-/// error logged) and the strategies in force stay; analyses under way keep the steps,
-/// limits and route they started with.
-async fn reload_on_hangup(
-    mut hangups: tokio::signal::unix::Signal,
-    engine: crate::engine::Engine,
-    folder: PathBuf,
-) {
-    while hangups.recv().await.is_some() {
-        let loaded = strategy_files::load_dir(&folder);
-        log_warnings(&loaded);
-        if loaded.errors.is_empty() {
-            tracing::info!(count = loaded.strategies.len(), "strategies reloaded");
-            engine.set_strategies(loaded.strategies);
-        } else {
-            for error in &loaded.errors {
-                tracing::error!("{error}");
-            }
-            tracing::error!(
-                errors = loaded.errors.len(),
-                "strategies not reloaded; the previous ones stay in force"
-            );
-        }
-    }
-}
-
-/// Strategies that load but will likely disappoint (measured against a 15s scrape
-/// interval; `canaryd validate --prometheus-url` measures against the real one).
-fn log_warnings(loaded: &strategy_files::Loaded) {
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
 }
 
 async fn shutdown_signal() {

@@ -72,7 +72,8 @@ pub fn load_dir_linted(root: &Path, lint: Lint) -> Loaded {
         else {
             continue;
         };
-        if team == TEMPLATES_DIR {
+        // Hidden entries: a mounted ConfigMap's `..data` symlink and its versions.
+        if team == TEMPLATES_DIR || team.starts_with('.') {
             continue;
         }
         if !team_dir.is_dir() {

@@ -17,6 +17,7 @@
 
 pub mod controller;
 pub mod mesh;
+pub mod objects;
 pub mod schema;
 pub mod status;
 
