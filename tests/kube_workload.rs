@@ -342,3 +342,48 @@ async fn after_a_kill_the_analysis_resumes_and_puts_a_deleted_canary_back() {
     assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
     assert_eq!(c.image("web"), NEW_IMAGE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_none_router_canaryd_deploys_and_promotes_and_moves_no_traffic() {
+    let api = KubeApi::start(&[]).await;
+    api.grant_only(&permissions());
+    for object in objects::workload() {
+        api.apply(object);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shop")).unwrap();
+    let text = objects::strategy(
+        "shop",
+        "web",
+        "    type: none\n",
+        &objects::workload_block("1m"),
+        "1h",
+    );
+    std::fs::write(dir.path().join("shop/web.yaml"), text).unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let canaryd = launch(&api, &dir, &logs).await;
+    let id = canaryd.start_analysis(webhook()).await;
+    at_weight(&canaryd, &id, 10).await;
+    let canary = api
+        .object("apps", "deployments", "shop", "web-canary")
+        .unwrap();
+    assert_eq!(canary["status"]["availableReplicas"], 2);
+    let (code, _) = post(
+        &canaryd,
+        &format!("/api/v1/analyses/{id}/promote"),
+        json!({"reason": "go"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let analysis = canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
+    assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
+    let stable = api.object("apps", "deployments", "shop", "web").unwrap();
+    assert_eq!(
+        stable["spec"]["template"]["spec"]["containers"][1]["image"],
+        NEW_IMAGE
+    );
+    assert!(
+        api.requests().iter().all(|r| !r.path.contains("services")),
+        "no Services to check without a router"
+    );
+}

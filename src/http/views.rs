@@ -48,6 +48,9 @@ pub struct AnalysisView {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub next_check_at: Option<DateTime<Utc>>,
+    /// The canary Deployment canaryd runs, when the strategy has a workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadView>,
     /// Every metric of every check, oldest first (only when one analysis is asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<Vec<CheckView>>,
@@ -86,9 +89,30 @@ impl AnalysisView {
             updated_at: state.updated_at,
             completed_at: state.completed_at,
             next_check_at: state.next_check_at,
+            workload: analysis.workload.as_ref().map(|target| WorkloadView {
+                namespace: target.namespace.clone(),
+                deployment: target.deployment.clone(),
+                canary_deployment: target.canary_deployment(),
+                pending: state.workload.pending.map(|step| step.as_str().to_string()),
+                stable_promoted: state.workload.stable_promoted,
+            }),
             checks: checks.map(|c| c.into_iter().map(CheckView::from).collect()),
         }
     }
+}
+
+/// The Deployments of an analysis that deploys its canary.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadView {
+    pub namespace: String,
+    /// The stable Deployment.
+    pub deployment: String,
+    pub canary_deployment: String,
+    /// The step under way, e.g. `deploy the canary` while its pods come up.
+    pub pending: Option<String>,
+    /// The stable Deployment runs the canary's image.
+    pub stable_promoted: bool,
 }
 
 /// One metric's judgement in one check, with the queries as sent.

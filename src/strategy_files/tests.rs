@@ -128,6 +128,21 @@ mistakes! {
         "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n"
             => "type: smi\n    smi:\n      trafficSplit: \"{{servce}}\"\n      stableService: s\n      canaryService: c\n",
         "11:22: router.smi.trafficSplit: unknown template variable 'servce'";
+    reports_a_workload_behind_haproxy:
+        "  interval: 30s\n" => "  workload:\n    deployment: web\n  interval: 30s\n",
+        "16:5: spec.workload needs a Kubernetes router (or none): HAProxy's servers are fixed addresses, not the canary Deployment's pods";
+    reports_a_workload_without_canary_replicas:
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n  interval: 30s\n"
+            => "type: smi\n    smi:\n      trafficSplit: web\n      stableService: s\n      canaryService: c\n  workload:\n    deployment: \"{{service}}\"\n    canaryReplicas: 0\n  interval: 30s\n",
+        "16:21: workload.canaryReplicas must be a whole number of at least 1, found 0";
+    reports_a_workload_progress_deadline_that_is_not_a_duration:
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n  interval: 30s\n"
+            => "type: smi\n    smi:\n      trafficSplit: web\n      stableService: s\n      canaryService: c\n  workload:\n    deployment: \"{{service}}\"\n    progressDeadline: soon\n  interval: 30s\n",
+        "16:23: workload.progressDeadline: 'soon' is not a duration (expected number at 0); write e.g. 30s or 1m";
+    reports_an_unknown_workload_field:
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n  interval: 30s\n"
+            => "type: smi\n    smi:\n      trafficSplit: web\n      stableService: s\n      canaryService: c\n  workload:\n    deployment: \"{{service}}\"\n    image: web\n  interval: 30s\n",
+        "16:5: unknown field `image`, expected one of deployment, namespace, container, progressDeadline, canaryReplicas";
     reports_a_metric_name_used_twice:
         "name: p99-latency" => "name: error-rate",
         "25:13: metric name 'error-rate' is used twice";
@@ -433,4 +448,40 @@ fn overlapping_samples_and_short_windows_are_warnings() {
             .contains("sampleStep 5s is shorter than the range [1m] of a rate() in the query"),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn a_workload_defaults_to_the_strategy_namespace_and_kubernetes_deadline() {
+    let source = VALID.replacen(
+        "type: haproxy\n    haproxy:\n      address: 127.0.0.1:9999\n      backend: \"{{service}}\"\n      stableServer: stable\n      canaryServer: canary\n",
+        "type: istio\n    istio:\n      virtualService: web\n      stableHost: web-stable.shop.svc.cluster.local\n      canaryHost: web-canary\n  workload:\n    deployment: \"{{service}}\"\n",
+        1,
+    );
+    let strategy = parse(&source).expect("valid");
+    let workload = strategy.workload.clone().expect("a workload");
+    assert_eq!(
+        workload.progress_deadline,
+        crate::domain::strategy::DEFAULT_PROGRESS_DEADLINE
+    );
+    assert_eq!(
+        (&workload.container, workload.canary_replicas),
+        (&None, None)
+    );
+    let variables = [("service", "checkout-api"), ("namespace", "payments")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+    let route = crate::domain::record::RouteTarget::render(&strategy.router, &variables).unwrap();
+    let target =
+        crate::domain::workload::WorkloadTarget::render(&workload, &route, &variables).unwrap();
+    assert_eq!(
+        (target.namespace.as_str(), target.deployment.as_str()),
+        ("payments", "checkout-api")
+    );
+    assert_eq!(target.canary_deployment(), "checkout-api-canary");
+    assert_eq!(
+        target.stable_service.as_deref(),
+        Some("web-stable"),
+        "an Istio host's short name"
+    );
+    assert_eq!(target.canary_service.as_deref(), Some("web-canary"));
 }

@@ -122,3 +122,51 @@ pub fn strategy(team: &str, name: &str, router: &str, extra: &str, interval: &st
          - name: error-rate\n      template: http-error-rate\n      max: 0.05\n"
     )
 }
+
+/// The canary's percent as a route object of any of the four kinds holds it, the way
+/// the gateway, mesh or ingress controller would read it.
+pub fn canary_percent(object: &Value) -> u64 {
+    let weight = |w: &Value| w.as_u64().unwrap_or(0);
+    let (stable, canary) = match object["kind"].as_str().unwrap() {
+        "HTTPRoute" => {
+            let refs = &object["spec"]["rules"][0]["backendRefs"];
+            (weight(&refs[0]["weight"]), weight(&refs[1]["weight"]))
+        }
+        "VirtualService" => {
+            let route = &object["spec"]["http"][0]["route"];
+            (weight(&route[0]["weight"]), weight(&route[1]["weight"]))
+        }
+        "TrafficSplit" => {
+            let backends = &object["spec"]["backends"];
+            (
+                weight(&backends[0]["weight"]),
+                weight(&backends[1]["weight"]),
+            )
+        }
+        "Ingress" => {
+            let annotations = &object["metadata"]["annotations"];
+            if annotations["nginx.ingress.kubernetes.io/canary"] != "true" {
+                return 0;
+            }
+            let canary = annotations["nginx.ingress.kubernetes.io/canary-weight"]
+                .as_str()
+                .unwrap_or("0");
+            let canary: u64 = canary.parse().unwrap();
+            (100 - canary, canary)
+        }
+        other => panic!("not a route object: {other}"),
+    };
+    assert_eq!(stable + canary, 100, "weights are complementary: {object}");
+    canary
+}
+
+/// Where a route object of a router type lives: (group, plural, name) in `shop`.
+pub fn location(object: &Value) -> (&'static str, &'static str, &'static str) {
+    match object["kind"].as_str().unwrap() {
+        "HTTPRoute" => ("gateway.networking.k8s.io", "httproutes", "web"),
+        "VirtualService" => ("networking.istio.io", "virtualservices", "web"),
+        "TrafficSplit" => ("split.smi-spec.io", "trafficsplits", "web"),
+        "Ingress" => ("networking.k8s.io", "ingresses", "web-canary"),
+        other => panic!("not a route object: {other}"),
+    }
+}
