@@ -29,25 +29,10 @@ impl Runner {
         if state.status.is_terminal() || state.workload.pending != Some(step) {
             return Ok(());
         }
-        let Some(epoch) = self.epoch else {
-            tracing::error!(
-                ?step,
-                "refused a workload step: the analysis does not own its route"
-            );
-            return Err(Stop);
+        let writer = match self.open_fence(step.as_str()).await? {
+            Ok(writer) => writer,
+            Err(why) => return self.retry_workload(step, why, inbox).await,
         };
-        let writer = Writer {
-            analysis_id: self.analysis.id.clone(),
-            epoch,
-        };
-        match self.fence(epoch).await {
-            Fence::Open => {}
-            Fence::Closed(why) => {
-                tracing::warn!(?step, %writer, "workload step refused: {why}");
-                return Err(Stop);
-            }
-            Fence::Unknown(why) => return self.retry_workload(step, why, inbox).await,
-        }
         let outcome = match &self.workload {
             Some(Ok(workload)) => workload.advance(step, &writer).await,
             Some(Err(error)) => Err(error.clone()),
@@ -55,9 +40,41 @@ impl Runner {
                 "the analysis has no workload".into(),
             )),
         };
+        self.answer(step, outcome, inbox).await
+    }
+
+    /// The writer a workload write goes out as, once the fence is open; `Ok(Err(why))`
+    /// when the store could not say, `Err(Stop)` when the analysis may no longer act.
+    async fn open_fence(&self, what: &str) -> Result<Result<Writer, String>, Stop> {
+        let Some(epoch) = self.epoch else {
+            tracing::error!("refused to {what}: the analysis does not own its route");
+            return Err(Stop);
+        };
+        match self.fence(epoch).await {
+            Fence::Open => Ok(Ok(Writer {
+                analysis_id: self.analysis.id.clone(),
+                epoch,
+            })),
+            Fence::Closed(why) => {
+                tracing::warn!("refused to {what}: {why}");
+                Err(Stop)
+            }
+            Fence::Unknown(why) => Ok(Err(why)),
+        }
+    }
+
+    /// Queues what a pass of `step` came to: done, failed, or another pass later. API
+    /// errors that may pass are retried until the deadline; scaling down is retried
+    /// until it works.
+    async fn answer(
+        &mut self,
+        step: WorkloadStep,
+        outcome: Result<Progress, WorkloadError>,
+        inbox: &mut mpsc::Receiver<Message>,
+    ) -> Result<(), Stop> {
         match outcome {
             Ok(Progress::Done) => {
-                tracing::info!(?step, %writer, "workload step done");
+                tracing::info!(?step, "workload step done");
                 self.queue(Event::WorkloadDone { step });
                 Ok(())
             }
@@ -71,10 +88,8 @@ impl Runner {
                 self.retry_workload(step, error.to_string(), inbox).await
             }
             Err(error) => {
-                self.queue(Event::WorkloadFailed {
-                    step,
-                    reason: error.to_string(),
-                });
+                let reason = error.to_string();
+                self.queue(Event::WorkloadFailed { step, reason });
                 Ok(())
             }
         }
@@ -133,26 +148,15 @@ impl Runner {
     /// Deploys the canary again as it should be (created if someone deleted it, its
     /// image and replicas restored), without waiting for it: the analysis goes on.
     pub(super) async fn ensure_canary(&mut self) -> Result<(), Stop> {
-        let Some(epoch) = self
-            .epoch
-            .filter(|_| !self.analysis.state.status.is_terminal())
-        else {
+        if self.analysis.state.status.is_terminal() {
             return Ok(());
-        };
-        match self.fence(epoch).await {
-            Fence::Open => {}
-            Fence::Closed(why) => {
-                tracing::warn!("canary reconcile refused: {why}");
-                return Err(Stop);
-            }
-            Fence::Unknown(why) => {
+        }
+        let writer = match self.open_fence("reconcile the canary").await? {
+            Ok(writer) => writer,
+            Err(why) => {
                 tracing::warn!("canary not reconciled: {why}");
                 return Ok(());
             }
-        }
-        let writer = Writer {
-            analysis_id: self.analysis.id.clone(),
-            epoch,
         };
         if let Some(Ok(workload)) = &self.workload {
             match workload.advance(WorkloadStep::DeployCanary, &writer).await {

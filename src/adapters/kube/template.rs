@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use crate::domain::workload::WorkloadTarget;
@@ -107,11 +108,6 @@ pub fn canary_of(
     if let Some(pod) = template.spec.as_mut() {
         pod.containers[index].image = Some(with_tag(&image, tag));
     }
-    let replicas = target
-        .canary_replicas
-        .map(|n| n as i32)
-        .or(spec.replicas)
-        .unwrap_or(1);
     let mut annotations = BTreeMap::new();
     annotations.insert("canaryd.io/stable".to_string(), target.deployment.clone());
     Ok(Deployment {
@@ -122,23 +118,37 @@ pub fn canary_of(
             annotations: Some(annotations),
             ..ObjectMeta::default()
         },
-        spec: DeploymentSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector {
-                match_labels: Some(with_track(Some(&stable_selector))),
-                match_expressions: spec.selector.match_expressions.clone(),
-            },
-            template,
-            progress_deadline_seconds: Some(
-                target.progress_deadline.as_secs().clamp(1, i32::MAX as u64) as i32,
-            ),
-            min_ready_seconds: spec.min_ready_seconds,
-            revision_history_limit: spec.revision_history_limit,
-            strategy: spec.strategy.clone(),
-            paused: None,
-        },
+        spec: canary_spec(spec, target, template, &stable_selector),
         status: None,
     })
+}
+
+/// The stable's spec for the canary: its own replicas, selector and deadline.
+fn canary_spec(
+    stable: &DeploymentSpec,
+    target: &WorkloadTarget,
+    template: PodTemplateSpec,
+    stable_selector: &Labels,
+) -> DeploymentSpec {
+    let replicas = target
+        .canary_replicas
+        .map(|n| n as i32)
+        .or(stable.replicas)
+        .unwrap_or(1);
+    let deadline = target.progress_deadline.as_secs().clamp(1, i32::MAX as u64) as i32;
+    DeploymentSpec {
+        replicas: Some(replicas),
+        selector: LabelSelector {
+            match_labels: Some(with_track(Some(stable_selector))),
+            match_expressions: stable.selector.match_expressions.clone(),
+        },
+        template,
+        progress_deadline_seconds: Some(deadline),
+        min_ready_seconds: stable.min_ready_seconds,
+        revision_history_limit: stable.revision_history_limit,
+        strategy: stable.strategy.clone(),
+        paused: None,
+    }
 }
 
 #[cfg(test)]

@@ -147,49 +147,59 @@ impl KubeWorkload {
         let annotations = desired.metadata.annotations.get_or_insert_default();
         annotations.insert(WRITER_ANNOTATION.to_string(), writer.to_string());
         match self.get(&name).await? {
-            None => {
-                let created = self
-                    .deployments()
-                    .create(
-                        &PostParams {
-                            field_manager: Some(FIELD_MANAGER.into()),
-                            ..PostParams::default()
-                        },
-                        &desired,
-                    )
-                    .await;
-                created.map_err(|e| api_error::<WorkloadError>(e, "create", &self.what(&name)))?;
-                tracing::info!(deployment = %name, image = %self.image_of(&desired), "canary Deployment created");
-            }
-            Some(existing) => {
-                let wanted = serde_json::to_value(&desired).unwrap_or(Value::Null);
-                let selector = |d: &Deployment| d.spec.selector.clone();
-                if selector(&existing) != selector(&desired) {
-                    return Err(WorkloadError::Invalid(format!(
-                        "{} exists with another selector than canaryd gives it; delete it",
-                        self.what(&name)
-                    )));
-                }
-                self.patch_guarded(&name, writer, |current| {
-                    let same = (&current.spec.replicas, &current.spec.template)
-                        == (&desired.spec.replicas, &desired.spec.template);
-                    Ok((!same).then(|| json!({
-                        "metadata": {"labels": wanted["metadata"]["labels"]},
-                        "spec": {
-                            "replicas": wanted["spec"]["replicas"],
-                            "template": wanted["spec"]["template"],
-                            "progressDeadlineSeconds": wanted["spec"]["progressDeadlineSeconds"],
-                        },
-                    })))
-                })
-                .await?;
-            }
+            None => self.create_canary(&desired).await?,
+            Some(existing) => self.update_canary(&existing, &desired, writer).await?,
         }
         let canary = self
             .get(&name)
             .await?
             .ok_or_else(|| WorkloadError::Missing(format!("{} not found", self.what(&name))))?;
         self.progress(&canary).await
+    }
+
+    async fn create_canary(&self, desired: &Deployment) -> Result<()> {
+        let name = self.target.canary_deployment();
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        let created = self.deployments().create(&params, desired).await;
+        created.map_err(|e| api_error::<WorkloadError>(e, "create", &self.what(&name)))?;
+        tracing::info!(deployment = %name, image = %self.image_of(desired), "canary Deployment created");
+        Ok(())
+    }
+
+    /// Gives an existing canary the desired template and replicas (a canary scaled to 0
+    /// by an earlier analysis comes back); its selector cannot change.
+    async fn update_canary(
+        &self,
+        existing: &Deployment,
+        desired: &Deployment,
+        writer: &Writer,
+    ) -> Result<()> {
+        let name = self.target.canary_deployment();
+        if existing.spec.selector != desired.spec.selector {
+            return Err(WorkloadError::Invalid(format!(
+                "{} exists with another selector than canaryd gives it; delete it",
+                self.what(&name)
+            )));
+        }
+        let wanted = serde_json::to_value(desired).unwrap_or(Value::Null);
+        self.patch_guarded(&name, writer, |current| {
+            let same = (&current.spec.replicas, &current.spec.template)
+                == (&desired.spec.replicas, &desired.spec.template);
+            Ok((!same).then(|| {
+                json!({
+                    "metadata": {"labels": wanted["metadata"]["labels"]},
+                    "spec": {
+                        "replicas": wanted["spec"]["replicas"],
+                        "template": wanted["spec"]["template"],
+                        "progressDeadlineSeconds": wanted["spec"]["progressDeadlineSeconds"],
+                    },
+                })
+            }))
+        })
+        .await
     }
 
     fn image_of(&self, deployment: &Deployment) -> String {

@@ -75,44 +75,8 @@ fn reconcile_one(state: &mut State, key: &Key) {
         };
     }
     let elapsed = now.duration_since(rollout.started);
-    let (namespace, name) = (&key.2, &key.3);
-    let template = &deployment["spec"]["template"];
-    let hash = template_hash(template);
     let replicas = deployment["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
-    let pods = pods_of(state, namespace, name);
-    // Pods of an older template, or beyond the replica count, go at once.
-    for (pod_key, pod) in &pods {
-        let index = pod["metadata"]["name"]
-            .as_str()
-            .unwrap()
-            .rsplit('-')
-            .next()
-            .unwrap()
-            .parse::<i64>()
-            .unwrap_or(0);
-        if pod["metadata"]["labels"]["pod-template-hash"] != json!(hash) || index >= replicas {
-            state.objects.remove(pod_key);
-        }
-    }
-    let mut ready = 0;
-    for index in 0..replicas {
-        let pod = pod(&deployment, &hash, index, &state.fates, elapsed);
-        if pod["status"]["conditions"][0]["status"] == "True" {
-            ready += 1;
-        }
-        let pod_key = (
-            String::new(),
-            "pods".to_string(),
-            namespace.clone(),
-            pod["metadata"]["name"].as_str().unwrap().to_string(),
-        );
-        if state.objects.get(&pod_key).map(|p| &p["status"]) != Some(&pod["status"]) {
-            state.resource_version += 1;
-            let mut pod = pod;
-            pod["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
-            state.objects.insert(pod_key, pod);
-        }
-    }
+    let ready = run_pods(state, key, &deployment, replicas, elapsed);
     let deadline = deployment["spec"]["progressDeadlineSeconds"]
         .as_u64()
         .unwrap_or(600);
@@ -129,6 +93,52 @@ fn reconcile_one(state: &mut State, key: &Key) {
         stored["status"] = status;
         stored["metadata"]["resourceVersion"] = json!(version);
     }
+}
+
+/// Makes the Deployment's pods follow its template; returns how many are ready.
+fn run_pods(
+    state: &mut State,
+    key: &Key,
+    deployment: &Value,
+    replicas: i64,
+    elapsed: Duration,
+) -> i64 {
+    let (namespace, name) = (&key.2, &key.3);
+    let hash = template_hash(&deployment["spec"]["template"]);
+    // Pods of an older template, or beyond the replica count, go at once.
+    for (pod_key, pod) in pods_of(state, namespace, name) {
+        let index = pod["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap_or(0);
+        if pod["metadata"]["labels"]["pod-template-hash"] != json!(hash) || index >= replicas {
+            state.objects.remove(&pod_key);
+        }
+    }
+    let mut ready = 0;
+    for index in 0..replicas {
+        let mut pod = pod(deployment, &hash, index, &state.fates, elapsed);
+        if pod["status"]["conditions"][0]["status"] == "True" {
+            ready += 1;
+        }
+        let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let pod_key = (
+            String::new(),
+            "pods".to_string(),
+            namespace.clone(),
+            pod_name,
+        );
+        if state.objects.get(&pod_key).map(|p| &p["status"]) != Some(&pod["status"]) {
+            state.resource_version += 1;
+            pod["metadata"]["resourceVersion"] = json!(state.resource_version.to_string());
+            state.objects.insert(pod_key, pod);
+        }
+    }
+    ready
 }
 
 fn pods_of(state: &State, namespace: &str, deployment: &str) -> Vec<(Key, Value)> {
@@ -164,23 +174,10 @@ fn pod(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    let pod_name = format!("{name}-{hash}-{index}");
     let statuses: Vec<Value> = containers
         .iter()
-        .map(|c| {
-            let fate = c["image"].as_str().and_then(|image| fates.get(image)).copied().unwrap_or(Fate::Ready);
-            let (ready, state) = match (fate, started) {
-                (_, false) => (false, json!({"waiting": {"reason": "ContainerCreating"}})),
-                (Fate::Ready, true) => (true, json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}})),
-                (Fate::CrashLoop, true) => (false, json!({"waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": format!("back-off 10s restarting failed container={} pod={name}-{hash}-{index}", c["name"].as_str().unwrap_or(""))}})),
-                (Fate::ImagePull, true) => (false, json!({"waiting": {
-                    "reason": "ImagePullBackOff",
-                    "message": format!("Back-off pulling image {:?}", c["image"].as_str().unwrap_or(""))}})),
-            };
-            json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": ready,
-                   "restartCount": if fate == Fate::CrashLoop { restarts } else { 0 }, "state": state})
-        })
+        .map(|c| container_status(c, &pod_name, fates, started, restarts))
         .collect();
     let all_ready = statuses.iter().all(|s| s["ready"] == true);
     let pulling = statuses
@@ -194,7 +191,7 @@ fn pod(
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
-            "name": format!("{name}-{hash}-{index}"),
+            "name": pod_name,
             "namespace": deployment["metadata"]["namespace"],
             "labels": labels,
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-{hash}"),
@@ -208,6 +205,43 @@ fn pod(
             "containerStatuses": statuses,
         },
     })
+}
+
+/// A container's status: its image's fate, once it had time to start.
+fn container_status(
+    container: &Value,
+    pod: &str,
+    fates: &BTreeMap<String, Fate>,
+    started: bool,
+    restarts: i64,
+) -> Value {
+    let fate = container["image"]
+        .as_str()
+        .and_then(|image| fates.get(image))
+        .copied()
+        .unwrap_or(Fate::Ready);
+    let (ready, state) = match (fate, started) {
+        (_, false) => (false, json!({"waiting": {"reason": "ContainerCreating"}})),
+        (Fate::Ready, true) => (
+            true,
+            json!({"running": {"startedAt": "2026-12-01T00:00:00Z"}}),
+        ),
+        (Fate::CrashLoop, true) => (
+            false,
+            json!({"waiting": {
+            "reason": "CrashLoopBackOff",
+            "message": format!("back-off 10s restarting failed container={} pod={pod}", container["name"].as_str().unwrap_or(""))}}),
+        ),
+        (Fate::ImagePull, true) => (
+            false,
+            json!({"waiting": {
+            "reason": "ImagePullBackOff",
+            "message": format!("Back-off pulling image {:?}", container["image"].as_str().unwrap_or(""))}}),
+        ),
+    };
+    let restarts = if fate == Fate::CrashLoop { restarts } else { 0 };
+    json!({"name": container["name"], "image": container["image"], "imageID": "", "ready": ready,
+           "restartCount": restarts, "state": state})
 }
 
 fn status(generation: i64, replicas: i64, ready: i64, deadline_passed: bool) -> Value {

@@ -4,8 +4,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::kinds::{Kind, check, merge_patch, stamp};
 use super::status::{self, Resource};
-use super::{Kind, State, TOKEN, USER, check, merge_patch, stamp};
+use super::{State, TOKEN, USER};
 
 /// What a path names.
 struct Target {
@@ -81,9 +82,33 @@ pub(super) fn handle(
     if target.group == "authorization.k8s.io" && target.plural == "selfsubjectaccessreviews" {
         return (access_review(state, body), permission);
     }
-    let Some(kind) = served(state, &target) else {
-        return (status::page_not_found(), permission);
+    let response = match served(state, &target) {
+        None => status::page_not_found(),
+        Some(kind) if !allowed(state, &permission) => {
+            let resource = Resource {
+                group: &kind.group,
+                plural: &kind.plural,
+                kind: &kind.kind,
+            };
+            let name = target.name.clone().unwrap_or_default();
+            let namespace = target.namespace.clone().unwrap_or_default();
+            status::forbidden(&resource, &name, USER, verb, &namespace)
+        }
+        Some(kind) => serve(state, &kind, &target, verb, uri, content_type, body),
     };
+    (response, permission)
+}
+
+/// The verb on an object or collection the caller may use.
+fn serve(
+    state: &mut State,
+    kind: &Kind,
+    target: &Target,
+    verb: &str,
+    uri: &Uri,
+    content_type: &str,
+    body: Value,
+) -> Response {
     let resource = Resource {
         group: &kind.group,
         plural: &kind.plural,
@@ -91,32 +116,25 @@ pub(super) fn handle(
     };
     let namespace = target.namespace.clone().unwrap_or_default();
     let name = target.name.clone().unwrap_or_default();
-    if !allowed(state, &permission) {
-        return (
-            status::forbidden(&resource, &name, USER, verb, &namespace),
-            permission,
-        );
-    }
     let key = (
         kind.group.clone(),
         kind.plural.clone(),
         namespace.clone(),
         name.clone(),
     );
-    let response = match verb {
+    match verb {
         "get" => match state.objects.get(&key) {
-            Some(object) => served_as(object, &target).into_response_json(),
+            Some(object) => served_as(object, target).into_response_json(),
             None => status::not_found(&resource, &name),
         },
-        "list" => list(state, &kind, &target, uri),
-        "patch" => patch(state, &kind, key, &target, content_type, body),
-        "create" => create(state, &kind, &namespace, &target, body),
+        "list" => list(state, kind, target, uri),
+        "patch" => patch(state, kind, key, target, content_type, body),
+        "create" => create(state, kind, &namespace, target, body),
         _ => status::bad_request(format!(
-            "the test API server does not emulate {method} {}",
+            "the test API server does not emulate {verb} {}",
             uri.path()
         )),
-    };
-    (response, permission)
+    }
 }
 
 fn served(state: &State, target: &Target) -> Option<Kind> {

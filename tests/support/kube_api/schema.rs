@@ -48,34 +48,11 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<FieldErr
         return;
     }
     let kind = schema["type"].as_str().unwrap_or("");
-    let type_ok = match kind {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        _ => true,
-    };
-    if !type_ok {
+    if !type_matches(kind, value) {
         let why = format!("{path} in body must be of type {kind}");
         return invalid(errors, path, value, why);
     }
-    for rule in ["oneOf", "anyOf"] {
-        if let Some(branches) = schema[rule].as_array() {
-            let matched = branches.iter().filter(|b| matches(b, value)).count();
-            let ok = if rule == "oneOf" {
-                matched == 1
-            } else {
-                matched >= 1
-            };
-            if !ok {
-                let why =
-                    format!("{path} in body must match {rule} of its schemas ({matched} matched)");
-                invalid(errors, path, value, why);
-            }
-        }
-    }
+    alternatives(schema, value, path, errors);
     if let Some(allowed) = schema["enum"].as_array()
         && !allowed.contains(value)
     {
@@ -107,6 +84,37 @@ fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<FieldErr
     }
 }
 
+fn type_matches(kind: &str, value: &Value) -> bool {
+    match kind {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    }
+}
+
+/// `oneOf` must match exactly one branch, `anyOf` at least one.
+fn alternatives(schema: &Value, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    for rule in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema[rule].as_array() {
+            let matched = branches.iter().filter(|b| matches(b, value)).count();
+            let ok = if rule == "oneOf" {
+                matched == 1
+            } else {
+                matched >= 1
+            };
+            if !ok {
+                let why =
+                    format!("{path} in body must match {rule} of its schemas ({matched} matched)");
+                invalid(errors, path, value, why);
+            }
+        }
+    }
+}
+
 fn join(values: &[Value]) -> String {
     values
         .iter()
@@ -122,26 +130,7 @@ fn object(
     errors: &mut Vec<FieldError>,
 ) {
     let properties = schema["properties"].as_object();
-    if let Some(properties) = properties {
-        for (key, property) in properties {
-            if !fields.contains_key(key)
-                && let Some(default) = property.get("default")
-            {
-                fields.insert(key.clone(), default.clone());
-            }
-        }
-    }
-    if let Some(required) = schema["required"].as_array() {
-        for key in required.iter().filter_map(Value::as_str) {
-            if !fields.contains_key(key) {
-                errors.push(FieldError {
-                    reason: "FieldValueRequired",
-                    field: child(path, key),
-                    message: "Required value".into(),
-                });
-            }
-        }
-    }
+    defaults_and_required(schema, fields, path, errors);
     let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
     let additional = schema.get("additionalProperties");
     for (key, value) in fields.iter_mut() {
@@ -170,6 +159,38 @@ fn object(
         &Value::Null,
         errors,
     );
+}
+
+/// Absent fields with a default get it; then required fields must be there.
+fn defaults_and_required(
+    schema: &Value,
+    fields: &mut Map<String, Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    if let Some(properties) = schema["properties"].as_object() {
+        for (key, property) in properties {
+            if !fields.contains_key(key)
+                && let Some(default) = property.get("default")
+            {
+                fields.insert(key.clone(), default.clone());
+            }
+        }
+    }
+    for key in schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !fields.contains_key(key) {
+            errors.push(FieldError {
+                reason: "FieldValueRequired",
+                field: child(path, key),
+                message: "Required value".into(),
+            });
+        }
+    }
 }
 
 fn array(schema: &Value, items: &mut [Value], path: &str, errors: &mut Vec<FieldError>) {
