@@ -398,3 +398,65 @@ async fn the_adapters_use_every_permission_they_declare_and_no_other() {
         .collect();
     assert_eq!(used, declared, "every declared permission is used");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_taken_away_mid_analysis_holds_the_rollback_until_the_router_obeys() {
+    let c = cluster(&[GATEWAY_CRD], vec![http_route()], GATEWAY).await;
+    let id = c.canaryd.start_analysis(webhook()).await;
+    settled(&c.canaryd, &id, 10).await;
+    c.api
+        .revoke("patch", "gateway.networking.k8s.io", "httproutes");
+    let (code, _) = post(
+        &c.canaryd,
+        &format!("/api/v1/analyses/{id}/rollback"),
+        json!({"reason": "bad"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let said = wait_for(
+        "the refusal to be recorded",
+        Duration::from_secs(20),
+        || async {
+            let events = c
+                .canaryd
+                .get(&format!("/api/v1/analyses/{id}/events"))
+                .await;
+            let messages: Vec<String> = events
+                .as_array()?
+                .iter()
+                .filter_map(|e| e["message"].as_str().map(str::to_string))
+                .collect();
+            messages.into_iter().find(|m| m.contains("is forbidden"))
+        },
+    )
+    .await;
+    assert!(
+        said.contains("canaryd may not patch HTTPRoute shop/web"),
+        "{said}"
+    );
+    let analysis = c.canaryd.analysis(&id).await;
+    assert_eq!(
+        analysis["status"], "ROLLING_BACK",
+        "never terminal while the canary keeps traffic"
+    );
+    assert_eq!(
+        route_weight(
+            &c.api
+                .object("gateway.networking.k8s.io", "httproutes", "shop", "web")
+                .unwrap()
+        ),
+        10
+    );
+    c.api
+        .restore("patch", "gateway.networking.k8s.io", "httproutes");
+    let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(30)).await;
+    assert_eq!(analysis["status"], "ROLLED_BACK");
+    assert_eq!(
+        route_weight(
+            &c.api
+                .object("gateway.networking.k8s.io", "httproutes", "shop", "web")
+                .unwrap()
+        ),
+        0
+    );
+}

@@ -128,3 +128,35 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("", "services", &["get"]),
     ("", "pods", &["list"]),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::KubeTarget;
+
+    /// kube and reqwest must agree on one TLS provider, or the first HTTPS request
+    /// panics; a refused connection must come back as an error naming the object.
+    #[tokio::test]
+    async fn an_https_api_that_refuses_is_unreachable_not_a_panic() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = kube::Config::new(format!("https://127.0.0.1:{port}").parse().unwrap());
+        let cluster = Cluster {
+            client: Cluster::client(config),
+            server: None,
+        };
+        let target = RouteTarget::GatewayApi(KubeTarget {
+            namespace: "shop".into(),
+            name: "web".into(),
+            stable_backend: "web-stable".into(),
+            canary_backend: "web-canary".into(),
+        });
+        let router = cluster.router(&target).unwrap().unwrap();
+        let error = router.weight().await.unwrap_err();
+        assert!(matches!(error, RouterError::Unreachable(_)), "{error:?}");
+        assert!(error.to_string().contains("HTTPRoute shop/web"), "{error}");
+    }
+}

@@ -144,6 +144,14 @@ impl KubeApi {
         state.grants.as_mut().unwrap().remove(&grant);
     }
 
+    /// Gives `verb` on `resource` back to the test user.
+    pub fn restore(&self, verb: &str, group: &str, resource: &str) {
+        let grant = (verb.to_string(), group.to_string(), resource.to_string());
+        if let Some(grants) = self.state.lock().unwrap().grants.as_mut() {
+            grants.insert(grant);
+        }
+    }
+
     /// Stores an object as `kubectl apply` would: validated, with a new resourceVersion.
     pub fn apply(&self, object: Value) {
         let mut state = self.state.lock().unwrap();
