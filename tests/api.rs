@@ -1046,3 +1046,55 @@ async fn judgements_are_team_scoped_and_validated_like_webhooks() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_document_describes_the_bodies_and_filters_the_server_accepts() {
+    let api = api(false).await;
+    let (_, document) = api.get("/openapi.json").await;
+    let schemas = &document["components"]["schemas"];
+    let webhook = &schemas["StartRequest"];
+    let fields: Vec<&str> = webhook["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in ["imageTag", "gitCommit", "gitBranch", "triggeredBy"] {
+        assert!(
+            fields.contains(&field),
+            "{field} is camelCase, as the server reads it: {fields:?}"
+        );
+    }
+    assert_eq!(
+        webhook["additionalProperties"], false,
+        "unknown fields are refused"
+    );
+    let pause = &document["paths"]["/api/v1/analyses/{id}/pause"]["post"]["requestBody"];
+    let body = &pause["content"]["application/json"]["schema"];
+    assert!(
+        body["oneOf"].is_null() && body["nullable"].is_null(),
+        "null is refused: {body}"
+    );
+    let params = document["paths"]["/api/v1/analyses"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| params.iter().find(|p| p["name"] == name).unwrap()["schema"].clone();
+    assert_eq!(
+        (
+            param("limit")["minimum"].as_f64(),
+            param("limit")["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(500.0))
+    );
+    assert_eq!(param("environment")["minLength"], 1);
+    // And the server does refuse what the document excludes.
+    let (status, _) = api.get("/api/v1/analyses?limit=0").await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .post(
+            "/api/v1/analyses",
+            json!({"strategy": "search/indexer", "environment": "x", "image_tag": "1"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+}

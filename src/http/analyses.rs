@@ -89,8 +89,9 @@ pub async fn start(
 }
 
 /// The webhook body, for the OpenAPI document.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = StartRequest)]
 pub struct StartRequestDoc {
     /// `<team>/<name>`
@@ -112,10 +113,14 @@ pub struct StartRequestDoc {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Statuses, comma-separated (e.g. `RUNNING,PAUSED`).
+    #[param(min_length = 1)]
     status: Option<String>,
+    #[param(min_length = 1)]
     team: Option<String>,
+    #[param(min_length = 1)]
     environment: Option<String>,
     /// At most 500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -292,7 +297,7 @@ macro_rules! operation_handler {
             path = $path,
             tag = "operations",
             params(("id" = String, Path, description = "analysis id")),
-            request_body(content = Option<OperationRequest>, description = "{reason}"),
+            request_body(content = OperationRequest, description = "{reason}; the body may be left out"),
             responses(
                 (status = 200, description = "applied", body = AnalysisView),
                 (status = 400, description = "malformed JSON", body = ErrorBody),

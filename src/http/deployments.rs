@@ -20,9 +20,12 @@ use crate::ports::AnalysisQuery;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    #[param(min_length = 1)]
     environment: Option<String>,
+    #[param(min_length = 1)]
     team: Option<String>,
     /// At most 500; default 10.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
