@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::adapters::coalesce::{Coalescing, CoalescingSettings};
 use crate::adapters::kube::Cluster;
 use crate::adapters::notify::{WebhookSettings, Webhooks};
 use crate::adapters::prometheus::{Prometheus, PrometheusSettings};
 use crate::adapters::router::Routers;
 use crate::adapters::store::sql::{Dialect, SqlStore};
+use crate::adapters::throttle::Throttled;
 use crate::auth::Tokens;
 use crate::engine::{Engine, EngineSettings, Ports, Strategies};
 use crate::http::{AppState, router};
@@ -61,29 +63,42 @@ pub fn ports(
     }
 }
 
+/// Prometheus behind backpressure, timed, and (unless turned off) shared between
+/// analyses: coalescing outermost, so only the queries really sent are timed and
+/// throttled.
+fn metrics_source(
+    settings: &PrometheusSettings,
+    telemetry: &Arc<Telemetry>,
+) -> anyhow::Result<Arc<dyn MetricsSource>> {
+    let prometheus = Prometheus::new(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let timed = Arc::new(TimedMetrics {
+        inner: Arc::new(prometheus),
+        telemetry: Arc::clone(telemetry),
+    });
+    let throttled = Arc::new(Throttled::new(
+        timed,
+        settings.max_concurrent,
+        settings.max_qps,
+    ));
+    if !settings.coalescing {
+        return Ok(throttled);
+    }
+    let coalescing = Coalescing::new(throttled, CoalescingSettings::default());
+    Ok(Arc::new(coalescing))
+}
+
 /// Opens the store, resumes every analysis left without a live replica and builds the
 /// HTTP app. A SQLite file already used by another process is refused here.
 pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let store = Arc::new(SqlStore::connect(&settings.database_url).await?);
     let telemetry = Arc::new(Telemetry::default());
-    let prometheus = Prometheus::new(&settings.prometheus).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let metrics = TimedMetrics {
-        inner: Arc::new(prometheus),
-        telemetry: Arc::clone(&telemetry),
-    };
+    let metrics = metrics_source(&settings.prometheus, &telemetry)?;
     let webhooks = Arc::new(Webhooks::new(settings.webhooks, Arc::clone(&telemetry)));
     let routers = settings
         .routers
         .unwrap_or_else(|| Arc::new(Routers::with_cluster(settings.cluster.clone())));
     let workloads = Arc::new(settings.cluster);
-    let ports = ports(
-        &store,
-        &telemetry,
-        webhooks,
-        Arc::new(metrics),
-        routers,
-        workloads,
-    );
+    let ports = ports(&store, &telemetry, webhooks, metrics, routers, workloads);
     let engine_settings = EngineSettings {
         exclusive: store.dialect() == Dialect::Sqlite,
         ..settings.engine

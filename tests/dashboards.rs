@@ -132,9 +132,16 @@ fn substitute(expr: &str) -> String {
 }
 
 async fn query(prometheus: &str, expr: &str) -> Vec<Value> {
+    query_at(prometheus, expr, None).await
+}
+
+/// An instant query, at `time` (RFC 3339) or now.
+async fn query_at(prometheus: &str, expr: &str, time: Option<&str>) -> Vec<Value> {
+    let mut params = vec![("query", expr)];
+    params.extend(time.map(|t| ("time", t)));
     let body: Value = reqwest::Client::new()
         .get(format!("{prometheus}/api/v1/query"))
-        .query(&[("query", expr)])
+        .query(&params)
         .send()
         .await
         .unwrap()
@@ -149,7 +156,7 @@ async fn query(prometheus: &str, expr: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_panel_query_returns_data_after_a_promotion_and_a_rollback() {
+async fn every_panel_query_returns_data_while_canaries_run_after_a_promotion() {
     let stable = DemoInstance::start("stable", 0.005, 5).await;
     let canary = DemoInstance::start("canary", 0.005, 5).await;
     let canaryd_port = free_port();
@@ -175,24 +182,24 @@ async fn every_panel_query_returns_data_after_a_promotion_and_a_rollback() {
     let promoted = canaryd
         .start_analysis(json!({"strategy": "e2e/demo", "environment": "test"}))
         .await;
-    assert_eq!(
-        canaryd
-            .wait_terminal(&promoted, Duration::from_secs(60))
-            .await["status"],
-        "DEPLOYED"
-    );
+    let analysis = canaryd
+        .wait_terminal(&promoted, Duration::from_secs(60))
+        .await;
+    assert_eq!(analysis["status"], "DEPLOYED");
+    // The panels are read as they stood at the promoted canary's last check, while it
+    // ran: a finished analysis leaves no weight or value series behind.
+    let checks = analysis["checks"].as_array().unwrap();
+    let during = checks.last().unwrap()["at"].as_str().unwrap().to_string();
     runtime_api(haproxy.admin_port, "set server demo/canary weight 0").unwrap();
     runtime_api(haproxy.admin_port, "set server demo/stable weight 100").unwrap();
     canary.set_behaviour(0.3, 5).await;
     let rolled_back = canaryd
         .start_analysis(json!({"strategy": "e2e/demo", "environment": "test"}))
         .await;
-    assert_eq!(
-        canaryd
-            .wait_terminal(&rolled_back, Duration::from_secs(60))
-            .await["status"],
-        "ROLLED_BACK"
-    );
+    let analysis = canaryd
+        .wait_terminal(&rolled_back, Duration::from_secs(60))
+        .await;
+    assert_eq!(analysis["status"], "ROLLED_BACK");
 
     // Wait until Prometheus has scraped both verdicts (twice, so increase() has a span).
     let url = prometheus.url();
@@ -202,11 +209,31 @@ async fn every_panel_query_returns_data_after_a_promotion_and_a_rollback() {
     })
     .await;
 
+    wait_for(
+        "the finished analysis's gauges to go stale",
+        Duration::from_secs(30),
+        || async {
+            query(&url, "canaryd_canary_weight{service=\"demo\"}")
+                .await
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
     let mut empty = Vec::new();
     for name in DASHBOARDS {
         for (place, expr) in queries(&dashboard(name)) {
             let rendered = substitute(&expr);
-            if query(&url, &rendered).await.is_empty() {
+            // A live canary's gauges, as it ran; counters and histograms, now.
+            let live = [
+                "canaryd_canary_weight",
+                "canaryd_check_value",
+                "canaryd_check_threshold",
+            ]
+            .iter()
+            .any(|gauge| rendered.contains(gauge));
+            let at = live.then_some(during.as_str());
+            if query_at(&url, &rendered, at).await.is_empty() {
                 empty.push(format!("{name} {place}: {rendered}"));
             }
         }

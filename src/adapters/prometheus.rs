@@ -10,7 +10,7 @@ use prometheus_http_query::response::Data;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 use crate::domain::Timestamp;
-use crate::ports::{MetricsSource, QueryError};
+use crate::ports::{LabelledValue, MetricsSource, QueryError};
 
 #[derive(Debug, Clone)]
 pub struct PrometheusSettings {
@@ -21,6 +21,12 @@ pub struct PrometheusSettings {
     pub basic_auth: Option<String>,
     /// Extra headers, e.g. `X-Scope-OrgID: team-a` for Mimir.
     pub headers: Vec<(String, String)>,
+    /// Most requests in flight at once (`serve` only).
+    pub max_concurrent: usize,
+    /// Most requests started per second, if limited (`serve` only).
+    pub max_qps: Option<f64>,
+    /// Share queries between analyses (`serve` only).
+    pub coalescing: bool,
 }
 
 impl PrometheusSettings {
@@ -31,6 +37,9 @@ impl PrometheusSettings {
             bearer_token: None,
             basic_auth: None,
             headers: Vec::new(),
+            max_concurrent: 16,
+            max_qps: None,
+            coalescing: true,
         }
     }
 }
@@ -81,6 +90,15 @@ impl Prometheus {
         })
     }
 
+    async fn query(&self, query: &str, at: Option<Timestamp>) -> Result<Data, QueryError> {
+        let mut request = self.client.query(query).timeout(self.timeout_ms());
+        if let Some(at) = at {
+            request = request.at(at.timestamp());
+        }
+        let response = request.post().await.map_err(describe)?;
+        Ok(response.into_inner().0)
+    }
+
     fn timeout_ms(&self) -> i64 {
         i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX)
     }
@@ -95,13 +113,32 @@ fn describe(error: prometheus_http_query::Error) -> QueryError {
 
 #[async_trait]
 impl MetricsSource for Prometheus {
-    async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError> {
-        let mut request = self.client.query(query).timeout(self.timeout_ms());
-        if let Some(at) = at {
-            request = request.at(at.timestamp());
+    async fn instant_vector(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<LabelledValue>, QueryError> {
+        match self.query(query, at).await? {
+            Data::Scalar(sample) => Ok(vec![(Default::default(), sample.value())]),
+            Data::Vector(series) => Ok(series
+                .iter()
+                .map(|s| {
+                    let labels = s
+                        .metric()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    (labels, s.sample().value())
+                })
+                .collect()),
+            Data::Matrix(_) => Err(QueryError::Shape(
+                "the query returned a range vector; a check needs an instant value".into(),
+            )),
         }
-        let response = request.post().await.map_err(describe)?;
-        match response.data() {
+    }
+
+    async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError> {
+        match self.query(query, at).await? {
             Data::Scalar(sample) => Ok(Some(sample.value())),
             Data::Vector(series) => match series.as_slice() {
                 [] => Ok(None),

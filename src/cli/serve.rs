@@ -51,6 +51,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub prometheus_headers: Vec<String>,
+    /// Most Prometheus requests in flight at once; more wait (and their checks run late).
+    #[arg(long, env = "CANARYD_PROMETHEUS_MAX_CONCURRENCY", default_value_t = 16)]
+    pub prometheus_max_concurrency: usize,
+    /// Most Prometheus requests started per second; unlimited when unset.
+    #[arg(long, env = "CANARYD_PROMETHEUS_MAX_QPS")]
+    pub prometheus_max_qps: Option<f64>,
+    /// Share queries between analyses whose checks are due together (`on` or `off`).
+    #[arg(long, env = "CANARYD_QUERY_COALESCING", default_value = "on", value_parser = ["on", "off"])]
+    pub query_coalescing: String,
     /// Where analyses are stored: `sqlite://PATH` (created if missing), or `memory:`
     /// (nothing survives a restart).
     #[arg(
@@ -91,6 +100,9 @@ impl ServeArgs {
         settings.timeout = self.prometheus_timeout;
         settings.bearer_token = self.prometheus_bearer_token.clone();
         settings.basic_auth = self.prometheus_basic_auth.clone();
+        settings.max_concurrent = self.prometheus_max_concurrency.max(1);
+        settings.max_qps = self.prometheus_max_qps;
+        settings.coalescing = self.query_coalescing == "on";
         for header in &self.prometheus_headers {
             let (name, value) = header
                 .split_once(':')

@@ -154,6 +154,10 @@ pub struct CheckRecord {
     /// A dry-run metric: its outcome never changed the check's result.
     #[serde(default)]
     pub dry_run: bool,
+    /// How long after its moment on the grid (`at`) the check's answers were in: a
+    /// check is never skipped for being late, only recorded so.
+    #[serde(default)]
+    pub lag_ms: u64,
 }
 
 /// An entry of the audit trail, as stored.

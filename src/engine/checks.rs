@@ -115,14 +115,18 @@ pub fn rendered_queries(evaluation: &Evaluation<'_>) -> Vec<RenderedQuery> {
     rendered
 }
 
-/// Runs one check of an analysis.
+/// Runs one check of an analysis, evaluated at `due`, its moment on the interval grid
+/// (sent as Prometheus's `time`, so checks due together ask the same questions).
 pub async fn run(
     metrics: &dyn MetricsSource,
     strategy: Option<&Strategy>,
     analysis: &Analysis,
-    now: Timestamp,
+    due: Timestamp,
 ) -> CheckRun {
     let state = &analysis.state;
+    let now = due;
+    let outcomes = outcomes(metrics, strategy, analysis, due).await;
+    let lag_ms = (chrono::Utc::now() - due).num_milliseconds().max(0) as u64;
     let record = |outcome: &MetricOutcome| CheckRecord {
         check: state.checks_done + 1,
         step: state.step_index + 1,
@@ -132,8 +136,22 @@ pub async fn run(
         queries: outcome.queries.clone(),
         judgement: outcome.judgement.clone(),
         dry_run: outcome.dry_run,
+        lag_ms,
     };
-    let outcomes = match strategy {
+    CheckRun {
+        results: outcomes.iter().map(MetricOutcome::result).collect(),
+        records: outcomes.iter().map(record).collect(),
+    }
+}
+
+async fn outcomes(
+    metrics: &dyn MetricsSource,
+    strategy: Option<&Strategy>,
+    analysis: &Analysis,
+    now: Timestamp,
+) -> Vec<MetricOutcome> {
+    let state = &analysis.state;
+    match strategy {
         None => vec![MetricOutcome {
             metric: "strategy".into(),
             queries: Vec::new(),
@@ -151,17 +169,13 @@ pub async fn run(
                 strategy,
                 variables: &analysis.variables,
                 at: now,
-                pinned: false,
+                pinned: true,
                 window: strategy.window,
                 step_elapsed,
                 must_decide: state.next_check_must_decide(),
             };
             evaluate(metrics, &evaluation).await
         }
-    };
-    CheckRun {
-        results: outcomes.iter().map(MetricOutcome::result).collect(),
-        records: outcomes.iter().map(record).collect(),
     }
 }
 

@@ -70,14 +70,19 @@ impl Runner {
     }
 
     pub(super) async fn check(&mut self) {
-        let now = chrono::Utc::now();
+        // The check's moment on its grid, however late the task got to it.
+        let due = self
+            .analysis
+            .state
+            .next_check_at
+            .unwrap_or_else(chrono::Utc::now);
         let strategies = self.inner.strategies();
         let strategy = strategies.get(&self.analysis.strategy);
         let run = checks::run(
             self.inner.ports.metrics.as_ref(),
             strategy,
             &self.analysis,
-            now,
+            due,
         )
         .await;
         self.inner

@@ -39,9 +39,24 @@ impl QueryError {
     }
 }
 
+/// One series of an instant vector: its labels and its value.
+pub type LabelledValue = (std::collections::BTreeMap<String, String>, f64);
+
 /// A PromQL-compatible metrics backend.
 #[async_trait]
 pub trait MetricsSource: Send + Sync {
+    /// An instant query's whole vector, each series with its labels (what a grouped
+    /// query answers for many analyses at once). A scalar is one series without labels.
+    async fn instant_vector(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<LabelledValue>, QueryError> {
+        let _ = (query, at);
+        Err(QueryError::Config(
+            "this metrics source answers single values only".into(),
+        ))
+    }
     /// An instant query evaluated at `at` (Prometheus's `time` parameter; now when
     /// `None`): `Ok(None)` when it returned no series.
     async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError>;

@@ -14,7 +14,7 @@ mod router;
 mod telemetry;
 mod workload;
 
-pub use metrics::{MetricsSource, QueryError};
+pub use metrics::{LabelledValue, MetricsSource, QueryError};
 pub use ownership::{
     Created, InboxMessage, InboxStore, Lease, LeaseStore, Replica, RouteOwnership, RouteStore,
     TakeOver, Wake,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::strategy::{Strategy, StrategyId};
 
-mod catalog;
+pub(crate) mod catalog;
 mod diagnostics;
 mod judges;
 mod lint;

@@ -14,9 +14,7 @@ use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
 use crate::domain::analysis::Status;
-use crate::domain::judge::Outcome;
-use crate::domain::record::{Analysis, CheckRecord};
-use crate::domain::strategy::Strategy;
+use crate::domain::record::Analysis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -138,6 +136,12 @@ pub struct Telemetry {
     pub analyses: Family<StatusLabels, Gauge>,
     pub analysis_duration: Family<DurationLabels, Histogram>,
     pub query_duration: Histogram,
+    /// How long after its grid moment each check's answers were in.
+    pub check_lag: Histogram,
+    /// The metrics with a value gauge, by service: what to remove when it finishes.
+    gauged: std::sync::Mutex<
+        std::collections::HashMap<ServiceLabels, std::collections::BTreeSet<String>>,
+    >,
     pub router_errors: Family<RouterLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub notifications: Family<NotificationLabels, Counter>,
@@ -163,6 +167,7 @@ impl Default for Telemetry {
             Histogram::new(exponential_buckets(30.0, 2.0, 10)) // 30 s .. ~4 h
         });
         let query_duration = Histogram::new(exponential_buckets(0.005, 2.0, 12)); // 5 ms .. ~10 s
+        let check_lag = Histogram::new(exponential_buckets(0.01, 2.0, 14)); // 10 ms .. ~80 s
         let router_errors = Family::<RouterLabels, Counter>::default();
         let http_requests = Family::<HttpLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
@@ -199,6 +204,11 @@ impl Default for Telemetry {
             query_duration.clone(),
         );
         registry.register(
+            "check_lag_seconds",
+            "How long after its moment on the interval grid a check's answers were in",
+            check_lag.clone(),
+        );
+        registry.register(
             "router_errors",
             "Failed attempts to set a weight",
             router_errors.clone(),
@@ -224,6 +234,8 @@ impl Default for Telemetry {
             analyses,
             analysis_duration,
             query_duration,
+            check_lag,
+            gauged: Default::default(),
             router_errors,
             http_requests,
             notifications,
@@ -236,117 +248,6 @@ fn service(analysis: &Analysis) -> ServiceLabels {
         team: analysis.strategy.team.clone(),
         service: analysis.service.clone(),
         environment: analysis.environment.clone(),
-    }
-}
-
-impl crate::ports::AnalysisTelemetry for Telemetry {
-    /// Router errors start at 0 for every router type in use, and notifications for
-    /// every format in use, so a dashboard or alert reads 0 rather than "no data".
-    fn strategies_loaded(&self, strategies: &[&Strategy]) {
-        for strategy in strategies {
-            let router = RouterLabels {
-                router: strategy.router.kind().to_string(),
-            };
-            let _ = self.router_errors.get_or_create(&router);
-            for notification in &strategy.notifications {
-                for result in ["sent", "failed"] {
-                    let labels = NotificationLabels {
-                        format: notification.format.as_str().to_string(),
-                        result: result.to_string(),
-                    };
-                    let _ = self.notifications.get_or_create(&labels);
-                }
-            }
-        }
-    }
-
-    /// A new analysis: its service's series exist from now on (verdicts and each
-    /// metric's results at 0), so `increase()` sees the first one.
-    fn analysis_created(&self, analysis: &Analysis, metrics: &[&str]) {
-        let labels = service(analysis);
-        for metric in metrics {
-            for outcome in Outcome::ALL {
-                let _ = self.checks.get_or_create(&CheckLabels {
-                    team: labels.team.clone(),
-                    service: labels.service.clone(),
-                    environment: labels.environment.clone(),
-                    metric: metric.to_string(),
-                    result: outcome.as_str().to_string(),
-                });
-            }
-        }
-        let _ = self.canary_weight.get_or_create(&labels);
-        for verdict in VERDICTS {
-            let _ = self
-                .verdicts
-                .get_or_create(&verdict_labels(&labels, verdict));
-        }
-    }
-
-    fn weight_applied(&self, analysis: &Analysis, weight: u8) {
-        self.canary_weight
-            .get_or_create(&service(analysis))
-            .set(i64::from(weight));
-    }
-
-    fn checked(&self, analysis: &Analysis, records: &[CheckRecord]) {
-        let labels = service(analysis);
-        for record in records {
-            let metric = MetricLabels {
-                team: labels.team.clone(),
-                service: labels.service.clone(),
-                environment: labels.environment.clone(),
-                metric: record.metric.clone(),
-            };
-            if let Some(value) = record.judgement.value {
-                self.check_value.get_or_create(&metric).set(value);
-            }
-            for bound in ["max", "min"] {
-                if let Some(limit) = record.judgement.statistics.get(bound) {
-                    let threshold = ThresholdLabels {
-                        team: metric.team.clone(),
-                        service: metric.service.clone(),
-                        environment: metric.environment.clone(),
-                        metric: metric.metric.clone(),
-                        bound: bound.to_string(),
-                    };
-                    self.check_threshold.get_or_create(&threshold).set(*limit);
-                }
-            }
-            let result = CheckLabels {
-                team: metric.team,
-                service: metric.service,
-                environment: metric.environment,
-                metric: metric.metric,
-                result: record.judgement.outcome.as_str().to_string(),
-            };
-            self.checks.get_or_create(&result).inc();
-        }
-    }
-
-    fn finished(&self, analysis: &Analysis) {
-        let status = analysis.state.status;
-        self.verdicts
-            .get_or_create(&verdict_labels(&service(analysis), status))
-            .inc();
-        let started = analysis.state.started_at.unwrap_or(analysis.created_at);
-        if let Some(completed) = analysis.state.completed_at {
-            let seconds = (completed - started).num_milliseconds().max(0) as f64 / 1000.0;
-            let labels = DurationLabels {
-                team: analysis.strategy.team.clone(),
-                verdict: status.as_str().to_string(),
-            };
-            self.analysis_duration
-                .get_or_create(&labels)
-                .observe(seconds);
-        }
-    }
-
-    fn router_failed(&self, router: &str) {
-        let labels = RouterLabels {
-            router: router.to_string(),
-        };
-        self.router_errors.get_or_create(&labels).inc();
     }
 }
 
@@ -386,6 +287,7 @@ fn verdict_labels(labels: &ServiceLabels, verdict: Status) -> VerdictLabels {
     }
 }
 
+mod analysis;
 mod timed;
 pub use timed::TimedMetrics;
 

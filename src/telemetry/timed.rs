@@ -11,6 +11,19 @@ pub struct TimedMetrics {
 
 #[async_trait::async_trait]
 impl crate::ports::MetricsSource for TimedMetrics {
+    async fn instant_vector(
+        &self,
+        query: &str,
+        at: Option<crate::domain::Timestamp>,
+    ) -> Result<Vec<crate::ports::LabelledValue>, crate::ports::QueryError> {
+        let started = std::time::Instant::now();
+        let result = self.inner.instant_vector(query, at).await;
+        self.telemetry
+            .query_duration
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
     async fn instant(
         &self,
         query: &str,

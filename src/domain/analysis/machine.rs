@@ -17,6 +17,14 @@ pub struct Rejected {
     pub allowed: &'static [Status],
 }
 
+/// The first point of `interval`'s grid at or after `at`.
+pub fn on_grid(at: Timestamp, interval: std::time::Duration) -> Timestamp {
+    let step = (interval.as_millis().div_ceil(1000).max(1) * 1000) as i64;
+    let ms = at.timestamp_millis();
+    let aligned = ms.div_euclid(step) * step + if ms.rem_euclid(step) == 0 { 0 } else { step };
+    chrono::DateTime::from_timestamp_millis(aligned).unwrap_or(at)
+}
+
 fn list(statuses: &[Status]) -> String {
     let names: Vec<_> = statuses.iter().map(|s| s.as_str()).collect();
     names.join(", ")
@@ -175,8 +183,12 @@ impl Transition {
         self.commands.push(Command::SetWeight { weight });
     }
 
+    /// The next check falls on the interval's grid: the first multiple of the interval
+    /// (in whole seconds, since the Unix epoch) at least one interval from now. Analyses
+    /// with one interval check at the same moments, so their queries can be shared.
     pub(super) fn schedule_check(&mut self) {
-        self.state.next_check_at = Some(self.now + self.state.plan.interval);
+        let interval = self.state.plan.interval;
+        self.state.next_check_at = Some(on_grid(self.now + interval, interval));
     }
 
     pub(super) fn begin_rollback(&mut self, outcome: Status, actor: &str, reason: String) {
