@@ -38,9 +38,9 @@ pub struct CoalescingSettings {
 impl Default for CoalescingSettings {
     fn default() -> Self {
         Self {
-            linger: Duration::from_millis(20),
+            linger: Duration::from_millis(100),
             group: true,
-            max_values: 200,
+            max_values: 10_000,
             max_answers: 50_000,
         }
     }

@@ -356,9 +356,17 @@ impl Transition {
         }
     }
 
-    /// Keep checking at this step.
+    /// Keep checking at this step: the next point of the grid after the check just run,
+    /// or, when the check ran so late that it has passed, the next one after now (the
+    /// lag is recorded with the check; a slot is never checked twice).
     pub(super) fn after_check(&mut self) {
-        self.schedule_check();
+        let interval = self.state.plan.interval;
+        let next = self
+            .state
+            .next_check_at
+            .map(|due| on_grid(due + interval, interval))
+            .filter(|next| *next > self.now);
+        self.state.next_check_at = Some(next.unwrap_or_else(|| on_grid(self.now, interval)));
     }
 
     fn passed(&mut self) {
