@@ -11,12 +11,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-#[path = "scale/standin.rs"]
-mod standin;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::standin;
 use support::*;
 
 struct Settings {
@@ -64,7 +62,11 @@ fn strategies(interval: Duration) -> tempfile::TempDir {
 
 fn main() {
     let settings = settings();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         println!("| analyses | canaryd CPU | peak RSS | Prometheus queries/s | per interval | check lag p99 | webhook p99 | /metrics scrape |");
         println!("|---|---|---|---|---|---|---|---|");
@@ -83,7 +85,8 @@ async fn run(count: usize, settings: &Settings) {
     // Let every analysis settle on its grid before measuring.
     tokio::time::sleep(settings.interval * 2).await;
     let pid = canaryd.process.pid();
-    let (cpu_before, queries_before, lag_before) = (cpu_seconds(pid), prometheus.queries(), lag(&canaryd).await);
+    let (cpu_before, queries_before, lag_before) =
+        (cpu_seconds(pid), prometheus.queries(), lag(&canaryd).await);
     let started = Instant::now();
     tokio::time::sleep(settings.measure).await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -92,7 +95,12 @@ async fn run(count: usize, settings: &Settings) {
     let per_interval = per_second * settings.interval.as_secs_f64();
     let lag_p99 = lag(&canaryd).await.since(&lag_before).quantile(0.99);
     let scrape = Instant::now();
-    let metrics = reqwest::get(canaryd.url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(canaryd.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let scrape = scrape.elapsed();
     let rss = peak_rss_mib(pid);
     println!(
@@ -104,11 +112,18 @@ async fn run(count: usize, settings: &Settings) {
     );
     if !settings.full {
         // Two templates on the canary track: the error rate's two leaves and the p99's one.
-        assert!(per_interval <= 4.5, "{per_interval} queries per interval for {count} analyses");
+        assert!(
+            per_interval <= 4.5,
+            "{per_interval} queries per interval for {count} analyses"
+        );
         assert!(prometheus.max_in_flight() <= 16, "backpressure bound held");
         let checks = lag(&canaryd).await.since(&lag_before).count;
-        let expected = (count as f64 * settings.measure.as_secs_f64() / settings.interval.as_secs_f64()) as u64;
-        assert!(checks + count as u64 >= expected, "{checks} checks, about {expected} due: none skipped");
+        let expected = (count as f64 * settings.measure.as_secs_f64()
+            / settings.interval.as_secs_f64()) as u64;
+        assert!(
+            checks + count as u64 >= expected,
+            "{checks} checks, about {expected} due: none skipped"
+        );
     }
 }
 
@@ -117,9 +132,15 @@ async fn start_all(canaryd: &Canaryd, count: usize) -> Duration {
     let client = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(count);
     for n in 0..count {
-        let body = json!({"strategy": "shop/web", "service": format!("svc-{n}"), "environment": "prod"});
+        let body =
+            json!({"strategy": "shop/web", "service": format!("svc-{n}"), "environment": "prod"});
         let sent = Instant::now();
-        let response = client.post(canaryd.url("/api/v1/analyses")).json(&body).send().await.unwrap();
+        let response = client
+            .post(canaryd.url("/api/v1/analyses"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         latencies.push(sent.elapsed());
         assert_eq!(response.status().as_u16(), 202, "webhook {n}");
     }
@@ -130,7 +151,12 @@ async fn start_all(canaryd: &Canaryd, count: usize) -> Duration {
 /// User and system CPU time of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / 100.0
 }
@@ -156,23 +182,38 @@ impl Lag {
             .zip(&before.buckets)
             .map(|((le, now), (_, then))| (*le, now - then))
             .collect();
-        Lag { buckets, count: self.count - before.count }
+        Lag {
+            buckets,
+            count: self.count - before.count,
+        }
     }
 
     fn quantile(&self, q: f64) -> f64 {
         let rank = (self.count as f64 * q).ceil() as u64;
-        self.buckets.iter().find(|(_, n)| *n >= rank).map_or(f64::INFINITY, |(le, _)| *le)
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= rank)
+            .map_or(f64::INFINITY, |(le, _)| *le)
     }
 }
 
 async fn lag(canaryd: &Canaryd) -> Lag {
-    let text = reqwest::get(canaryd.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(canaryd.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut buckets = Vec::new();
     let mut count = 0;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("canaryd_check_lag_seconds_bucket{le=\"") {
             let (le, value) = rest.split_once("\"} ").unwrap();
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
             buckets.push((le, value.trim().parse().unwrap()));
         } else if let Some(value) = line.strip_prefix("canaryd_check_lag_seconds_count ") {
             count = value.trim().parse().unwrap();

@@ -30,12 +30,22 @@ impl MetricsSource for Counted {
         self.inner.instant(query, at).await
     }
 
-    async fn instant_vector(&self, query: &str, at: Option<Timestamp>) -> Result<Vec<LabelledValue>, QueryError> {
+    async fn instant_vector(
+        &self,
+        query: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<LabelledValue>, QueryError> {
         self.sent.fetch_add(1, Ordering::SeqCst);
         self.inner.instant_vector(query, at).await
     }
 
-    async fn range(&self, query: &str, end: Timestamp, range: Duration, step: Duration) -> Result<Vec<f64>, QueryError> {
+    async fn range(
+        &self,
+        query: &str,
+        end: Timestamp,
+        range: Duration,
+        step: Duration,
+    ) -> Result<Vec<f64>, QueryError> {
         self.inner.range(query, end, range, step).await
     }
 }
@@ -59,38 +69,59 @@ async fn grouped_queries_answer_each_service_as_its_own_query_would() {
     let mut loads = Vec::new();
     for (service, errors) in services {
         let instance = DemoInstance::start_service(service, "canary", errors, 5).await;
-        loads.push(Load::start(format!("http://127.0.0.1:{}/", instance.port), 60));
+        loads.push(Load::start(
+            format!("http://127.0.0.1:{}/", instance.port),
+            60,
+        ));
         instances.push(instance);
     }
     let targets: Vec<String> = instances.iter().map(DemoInstance::target).collect();
     let prometheus = PrometheusServer::start(&targets).await;
     let direct = Prometheus::new(&PrometheusSettings::new(prometheus.url())).unwrap();
-    let at = wait_for("a few seconds of data for every service", Duration::from_secs(30), || async {
-        let at = chrono::Utc::now() - chrono::Duration::seconds(1);
-        let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap();
-        for (service, _) in services {
-            let query = ERROR_RATE.replace("SERVICE", service);
-            direct.instant(&query, Some(at)).await.ok()??;
-        }
-        Some(at)
-    })
+    let at = wait_for(
+        "a few seconds of data for every service",
+        Duration::from_secs(30),
+        || async {
+            let at = chrono::Utc::now() - chrono::Duration::seconds(1);
+            let at = chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap();
+            for (service, _) in services {
+                let query = ERROR_RATE.replace("SERVICE", service);
+                direct.instant(&query, Some(at)).await.ok()??;
+            }
+            Some(at)
+        },
+    )
     .await;
     drop(loads);
 
-    let counted = Arc::new(Counted { inner: Prometheus::new(&PrometheusSettings::new(prometheus.url())).unwrap(), sent: AtomicUsize::new(0) });
-    let shared = Arc::new(Coalescing::new(counted.clone(), CoalescingSettings::default()));
+    let counted = Arc::new(Counted {
+        inner: Prometheus::new(&PrometheusSettings::new(prometheus.url())).unwrap(),
+        sent: AtomicUsize::new(0),
+    });
+    let shared = Arc::new(Coalescing::new(
+        counted.clone(),
+        CoalescingSettings::default(),
+    ));
     // The three services' checks, plus a service without data, all due at `at`.
     let mut queries = Vec::new();
     for service in ["checkout", "search.api", "cart", "ghost"] {
         queries.push(ERROR_RATE.replace("SERVICE", service));
         queries.push(LATENCY.replace("SERVICE", service));
     }
-    let together = futures::future::join_all(queries.iter().map(|q| shared.instant(q, Some(at)))).await;
-    assert_eq!(counted.sent.load(Ordering::SeqCst), 3, "one query per leaf: two for the error rate, one for latency");
+    let together =
+        futures::future::join_all(queries.iter().map(|q| shared.instant(q, Some(at)))).await;
+    assert_eq!(
+        counted.sent.load(Ordering::SeqCst),
+        3,
+        "one query per leaf: two for the error rate, one for latency"
+    );
     for (query, grouped) in queries.iter().zip(together) {
         let own = direct.instant(query, Some(at)).await.unwrap();
         let grouped = grouped.unwrap();
-        assert!(close(own, grouped), "{query}\nown {own:?}, grouped {grouped:?}");
+        assert!(
+            close(own, grouped),
+            "{query}\nown {own:?}, grouped {grouped:?}"
+        );
         assert_eq!(own.is_none(), query.contains("ghost"), "{query}: {own:?}");
     }
 
@@ -99,7 +130,10 @@ async fn grouped_queries_answer_each_service_as_its_own_query_would() {
     let before = counted.sent.load(Ordering::SeqCst);
     let answer = shared.instant(ungroupable, Some(at)).await.unwrap();
     assert_eq!(counted.sent.load(Ordering::SeqCst), before + 1);
-    assert!(close(answer, direct.instant(ungroupable, Some(at)).await.unwrap()));
+    assert!(close(
+        answer,
+        direct.instant(ungroupable, Some(at)).await.unwrap()
+    ));
     // And an identical query of the same slot is not sent again.
     shared.instant(ungroupable, Some(at)).await.unwrap();
     assert_eq!(counted.sent.load(Ordering::SeqCst), before + 1);
@@ -123,7 +157,10 @@ async fn verdicts_are_the_same_with_coalescing_on_and_off() {
     let mut loads = Vec::new();
     for (service, errors) in services {
         let instance = DemoInstance::start_service(service, "canary", errors, 5).await;
-        loads.push(Load::start(format!("http://127.0.0.1:{}/", instance.port), 60));
+        loads.push(Load::start(
+            format!("http://127.0.0.1:{}/", instance.port),
+            60,
+        ));
         instances.push(instance);
     }
     let targets: Vec<String> = instances.iter().map(DemoInstance::target).collect();
@@ -134,7 +171,8 @@ async fn verdicts_are_the_same_with_coalescing_on_and_off() {
     for switch in ["on", "off"] {
         let logs = tempfile::tempdir().unwrap();
         let extra = ["--query-coalescing", switch];
-        let canaryd = Canaryd::start(strategies.path(), &prometheus.url(), &extra, logs.path()).await;
+        let canaryd =
+            Canaryd::start(strategies.path(), &prometheus.url(), &extra, logs.path()).await;
         let mut ids = Vec::new();
         for (service, _) in services {
             let body = json!({"strategy": "shop/web", "service": service, "environment": "prod"});

@@ -315,3 +315,87 @@ async fn postgres_serialises_concurrent_claims_of_one_route() {
         "{route:?}"
     );
 }
+
+/// Many analyses saved at once are committed together, and a stale writer among them
+/// is refused alone: the others' saves and records are all there.
+async fn concurrent_saves_commit_together_and_fence_alone(store: &SqlStore) {
+    store.register(&replica("g1"), TTL).await.unwrap();
+    let none = Change::default();
+    let mut leases = Vec::new();
+    for n in 0..40 {
+        let analysis = analysis(&format!("g{n}"), &format!("group-{n}"));
+        leases.push((
+            analysis.clone(),
+            store
+                .create(&analysis, &none, None, "g1")
+                .await
+                .unwrap()
+                .lease,
+        ));
+    }
+    let saves = leases.iter().enumerate().map(|(n, (analysis, lease))| {
+        let lease = if n == 7 {
+            Lease {
+                replica: "g1".into(),
+                token: 999,
+            }
+        } else {
+            lease.clone()
+        };
+        let running = with_status(analysis.clone(), Status::Running);
+        let record = canaryd::domain::analysis::Record {
+            kind: canaryd::domain::analysis::RecordKind::StatusChanged,
+            actor: "test".into(),
+            message: format!("save {n}"),
+        };
+        let change = Change {
+            events: vec![canaryd::domain::record::EventRecord {
+                at: chrono::Utc::now(),
+                record,
+            }],
+            checks: Vec::new(),
+        };
+        async move { store.save(&running, &change, &lease).await }
+    });
+    let results = futures::future::join_all(saves).await;
+    for (n, result) in results.iter().enumerate() {
+        let id = format!("g{n}");
+        let stored = store.get(&id).await.unwrap().unwrap();
+        let events = canaryd::ports::HistoryStore::events(store, &id)
+            .await
+            .unwrap();
+        if n == 7 {
+            assert!(matches!(result, Err(StoreError::Fenced(_))), "{result:?}");
+            assert_eq!(
+                stored.state.status,
+                Status::Pending,
+                "the stale save wrote nothing"
+            );
+            assert!(events.iter().all(|e| e.record.message != "save 7"));
+        } else {
+            assert!(result.is_ok(), "{n}: {result:?}");
+            assert_eq!(stored.state.status, Status::Running);
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.record.message == format!("save {n}"))
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_commits_concurrent_saves_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("canaryd.db").display());
+    concurrent_saves_commit_together_and_fence_alone(&SqlStore::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_commits_concurrent_saves_together() {
+    let postgres = PostgresServer::start();
+    let store = SqlStore::connect(&postgres.database("group"))
+        .await
+        .unwrap();
+    concurrent_saves_commit_together_and_fence_alone(&store).await;
+}

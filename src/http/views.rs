@@ -122,7 +122,11 @@ pub struct CheckView {
     pub check: u64,
     pub step: usize,
     pub canary_weight: u8,
+    /// The check's moment on its interval grid: the queries were evaluated there.
     pub at: DateTime<Utc>,
+    /// How long after `at` the answers were in (a slow Prometheus makes checks late;
+    /// none is skipped).
+    pub lag_ms: u64,
     #[serde(flatten)]
     pub judged: MetricView,
 }
@@ -167,6 +171,7 @@ impl From<CheckRecord> for CheckView {
             step: record.step,
             canary_weight: record.canary_weight,
             at: record.at,
+            lag_ms: record.lag_ms,
             judged: MetricView::new(
                 record.metric,
                 record.queries,

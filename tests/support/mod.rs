@@ -591,3 +591,4 @@ impl SwitchableProxy {
 }
 pub mod kube_api;
 pub mod postgres;
+pub mod standin;

@@ -11,6 +11,35 @@ use crate::ports::{
 };
 
 impl SqlStore {
+    /// The fenced part of a save: the analysis row, if this lease still holds it, and
+    /// the records of the change.
+    pub(super) async fn write_running(
+        tx: &mut Tx,
+        analysis: &Analysis,
+        change: &Change,
+        lease: &Lease,
+    ) -> Result<(), StoreError> {
+        let terminal = analysis.state.status.is_terminal();
+        let updated = sqlx::query(
+            "UPDATE analyses SET status = $1, updated_at = $2, document = $3, active = $4 \
+             WHERE id = $5 AND replica = $6 AND lease_token = $7",
+        )
+        .bind(analysis.state.status.as_str())
+        .bind(time(&analysis.state.updated_at))
+        .bind(document(analysis)?)
+        .bind(i64::from(!terminal))
+        .bind(&analysis.id)
+        .bind(&lease.replica)
+        .bind(lease.token)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::Fenced(analysis.id.clone()));
+        }
+        Self::append(tx, &analysis.id, change).await
+    }
+
     pub(super) async fn append(tx: &mut Tx, id: &str, change: &Change) -> Result<(), StoreError> {
         for event in &change.events {
             sqlx::query(
@@ -187,6 +216,12 @@ impl AnalysisStore for SqlStore {
         lease: &Lease,
     ) -> Result<Vec<Wake>, StoreError> {
         let terminal = analysis.state.status.is_terminal();
+        if !terminal && let Some(group) = &self.group {
+            return group
+                .save(analysis, change, lease)
+                .await
+                .map(|()| Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         // Lock the route before the analysis row, as every transaction does.
         let route = if terminal {
@@ -194,24 +229,7 @@ impl AnalysisStore for SqlStore {
         } else {
             None
         };
-        let updated = sqlx::query(
-            "UPDATE analyses SET status = $1, updated_at = $2, document = $3, active = $4 \
-             WHERE id = $5 AND replica = $6 AND lease_token = $7",
-        )
-        .bind(analysis.state.status.as_str())
-        .bind(time(&analysis.state.updated_at))
-        .bind(document(analysis)?)
-        .bind(i64::from(!terminal))
-        .bind(&analysis.id)
-        .bind(&lease.replica)
-        .bind(lease.token)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::Fenced(analysis.id.clone()));
-        }
-        Self::append(&mut tx, &analysis.id, change).await?;
+        Self::write_running(&mut tx, analysis, change, lease).await?;
         let wakes = match route {
             Some(route) => self.hand_over(&mut tx, analysis, &route).await?,
             None => Vec::new(),

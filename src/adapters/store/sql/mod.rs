@@ -19,6 +19,7 @@ use crate::domain::record::Analysis;
 use crate::ports::StoreError;
 
 mod analyses;
+mod group;
 mod history;
 mod leases;
 mod routes;
@@ -57,6 +58,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Held for the life of the store: one process per SQLite file.
     _lock: Option<ProcessLock>,
+    /// Where saves of analyses under way go to be committed together.
+    group: Option<group::GroupCommit>,
 }
 
 pub(crate) type Tx = Transaction<'static, Any>;
@@ -198,10 +201,12 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| backend(format!("cannot migrate the database: {e}")))?;
+        let group = Some(group::GroupCommit::start(pool.clone(), dialect));
         Ok(Self {
             pool,
             dialect,
             _lock: lock,
+            group,
         })
     }
 
@@ -212,10 +217,14 @@ impl SqlStore {
     /// A transaction that will write. On SQLite it takes the write lock at once, so two
     /// of them never deadlock upgrading a read lock.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
-        }
-        .map_err(backend)
+        begin_write(&self.pool, self.dialect).await
     }
+}
+
+pub(super) async fn begin_write(pool: &AnyPool, dialect: Dialect) -> Result<Tx, StoreError> {
+    match dialect {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => pool.begin().await,
+    }
+    .map_err(backend)
 }
