@@ -25,8 +25,10 @@ use plan::{GROUP_LABEL, Plan};
 
 #[derive(Debug, Clone)]
 pub struct CoalescingSettings {
-    /// How long a batch waits for more analyses of its slot before it is sent.
+    /// How long a batch waits after the last analysis of its slot joined it.
     pub linger: Duration,
+    /// How long a batch waits at most.
+    pub max_linger: Duration,
     /// Group queries of one shape by label; off, only identical queries are shared.
     pub group: bool,
     /// Most label values in one grouped query.
@@ -38,13 +40,18 @@ pub struct CoalescingSettings {
 impl Default for CoalescingSettings {
     fn default() -> Self {
         Self {
-            linger: Duration::from_millis(100),
+            linger: Duration::from_millis(25),
+            max_linger: Duration::from_millis(750),
             group: true,
             max_values: 10_000,
             max_answers: 50_000,
         }
     }
 }
+
+/// How long an answer is kept after a newer slot began: late checks of its slot still
+/// share it.
+const SLOT_MEMORY_MS: i64 = 5_000;
 
 type Answer = Result<Option<f64>, QueryError>;
 type SharedAnswer = Shared<BoxFuture<'static, Answer>>;
@@ -60,6 +67,8 @@ pub struct Coalescing {
     settings: CoalescingSettings,
     /// (query, time in ms) → its answer, shared by every check that asks it.
     answers: Mutex<HashMap<(String, i64), SharedAnswer>>,
+    /// The newest slot asked about, in ms.
+    newest_slot: Mutex<i64>,
     /// (shape, time in ms) → the batch collecting values for it.
     batches: Arc<Mutex<HashMap<(String, i64), Batch>>>,
 }
@@ -70,6 +79,7 @@ impl Coalescing {
             inner,
             settings,
             answers: Mutex::new(HashMap::new()),
+            newest_slot: Mutex::new(0),
             batches: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -81,13 +91,16 @@ impl Coalescing {
         if let Some(answer) = answers.get(&key) {
             return answer.clone();
         }
+        // An answer serves its own slot: when a new slot begins, those more than a few
+        // seconds older go; and the map never grows beyond its bound.
+        let slot = at.timestamp_millis();
+        let mut newest = self.newest_slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot > *newest {
+            *newest = slot;
+            answers.retain(|(_, old), _| *old >= slot - SLOT_MEMORY_MS);
+        }
         if answers.len() >= self.settings.max_answers {
-            // Forget answers of slots long past first; never grow beyond the bound.
-            let horizon = at.timestamp_millis() - 60_000;
-            answers.retain(|(_, slot), _| *slot >= horizon);
-            if answers.len() >= self.settings.max_answers {
-                answers.clear();
-            }
+            answers.clear();
         }
         let this = Arc::clone(self);
         let (query, slot) = (query.to_string(), at);
@@ -120,7 +133,7 @@ impl Coalescing {
                 let this = Arc::clone(&self);
                 let key = key.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(this.settings.linger).await;
+                    this.settle(&key).await;
                     this.flush(&key, at).await;
                 });
             }
@@ -134,6 +147,24 @@ impl Coalescing {
                 "the grouped query was dropped".into(),
             ))
         })
+    }
+
+    /// Waits while analyses keep joining the batch (a slot's checks arrive over as long
+    /// as it takes to run them all), `linger` after the last, at most `max_linger`.
+    async fn settle(&self, key: &(String, i64)) {
+        let started = tokio::time::Instant::now();
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(self.settings.linger).await;
+            let size = {
+                let batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
+                batches.get(key).map_or(0, |batch| batch.waiters.len())
+            };
+            if size == seen || size == 0 || started.elapsed() >= self.settings.max_linger {
+                return;
+            }
+            seen = size;
+        }
     }
 
     async fn flush(&self, key: &(String, i64), at: Timestamp) {
