@@ -103,8 +103,9 @@ async fn run(count: usize, settings: &Settings) {
         .unwrap();
     let scrape = scrape.elapsed();
     let rss = peak_rss_mib(pid);
+    let rss_now = rss_mib(pid, "VmRSS:");
     println!(
-        "| {count} | {cores:.2} core | {rss:.0} MiB | {per_second:.1} | {per_interval:.1} | {:.2} s | {:.1} ms | {:.0} ms ({} KiB) |",
+        "| {count} | {cores:.2} core | {rss:.0} MiB ({rss_now:.0} now) | {per_second:.1} | {per_interval:.1} | {:.2} s | {:.1} ms | {:.0} ms ({} KiB) |",
         lag_p99,
         webhook_p99.as_secs_f64() * 1000.0,
         scrape.as_secs_f64() * 1000.0,
@@ -162,8 +163,12 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
+    rss_mib(pid, "VmHWM:")
+}
+
+fn rss_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib / 1024.0
 }

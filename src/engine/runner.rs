@@ -141,7 +141,7 @@ impl Runner {
             }
             Boot::Resumed { lease } => {
                 self.lease = Some(lease);
-                self.resume().await
+                Box::pin(self.resume()).await
             }
             Boot::Idle => Ok(()),
         };
@@ -149,7 +149,7 @@ impl Runner {
             return;
         }
         if let Some(message) = first
-            && self.on_message(message).await.is_err()
+            && Box::pin(self.on_message(message)).await.is_err()
         {
             return;
         }
@@ -158,8 +158,10 @@ impl Runner {
 
     /// One turn of the loop: queued work first, then the inbox or the next check.
     async fn step(&mut self, inbox: &mut mpsc::Receiver<Message>) -> Result<(), Stop> {
+        // Work, messages and checks run boxed: an idle task (most of them, most of the
+        // time) then holds only this small future, not the largest of theirs.
         if let Some(work) = self.pending.pop_front() {
-            return self.work(work, inbox).await;
+            return Box::pin(self.work(work, inbox)).await;
         }
         if self.analysis.state.status.is_terminal() {
             return Err(Stop);
@@ -168,11 +170,11 @@ impl Runner {
         tokio::select! {
             () = self.inner.shutdown.cancelled() => Err(Stop),
             message = inbox.recv() => match message {
-                Some(message) => self.on_message(message).await,
+                Some(message) => Box::pin(self.on_message(message)).await,
                 None => Err(Stop),
             },
             () = sleep_or_never(due) => {
-                self.check().await;
+                Box::pin(self.check()).await;
                 Ok(())
             }
         }

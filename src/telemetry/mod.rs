@@ -167,7 +167,9 @@ impl Default for Telemetry {
             Histogram::new(exponential_buckets(30.0, 2.0, 10)) // 30 s .. ~4 h
         });
         let query_duration = Histogram::new(exponential_buckets(0.005, 2.0, 12)); // 5 ms .. ~10 s
-        let check_lag = Histogram::new(exponential_buckets(0.01, 2.0, 14)); // 10 ms .. ~80 s
+        let check_lag = Histogram::new([
+            0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
+        ]);
         let router_errors = Family::<RouterLabels, Counter>::default();
         let http_requests = Family::<HttpLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();

@@ -69,6 +69,7 @@ pub struct Coalescing {
     answers: Mutex<HashMap<(String, i64), SharedAnswer>>,
     /// The newest slot asked about, in ms.
     newest_slot: Mutex<i64>,
+    planner: plan::Planner,
     /// (shape, time in ms) → the batch collecting values for it.
     batches: Arc<Mutex<HashMap<(String, i64), Batch>>>,
 }
@@ -80,6 +81,7 @@ impl Coalescing {
             settings,
             answers: Mutex::new(HashMap::new()),
             newest_slot: Mutex::new(0),
+            planner: plan::Planner::default(),
             batches: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -110,7 +112,12 @@ impl Coalescing {
     }
 
     async fn ask(self: Arc<Self>, query: &str, at: Timestamp) -> Answer {
-        match plan::plan(query).filter(|_| self.settings.group) {
+        let planned = if self.settings.group {
+            self.planner.plan(query)
+        } else {
+            None
+        };
+        match planned {
             Some(plan) => self.join_batch(plan, query, at).await,
             None => self.inner.instant(query, Some(at)).await,
         }
@@ -119,7 +126,7 @@ impl Coalescing {
     /// Waits for the slot's grouped answer with the other analyses of this shape.
     async fn join_batch(self: Arc<Self>, plan: Plan, query: &str, at: Timestamp) -> Answer {
         let (sender, receiver) = oneshot::channel();
-        let key = (plan.shape.clone(), at.timestamp_millis());
+        let key = (plan.shape.key.clone(), at.timestamp_millis());
         let full = {
             let mut batches = self.batches.lock().unwrap_or_else(|e| e.into_inner());
             let first = !batches.contains_key(&key);
@@ -188,7 +195,7 @@ impl Coalescing {
                         .iter()
                         .map(|by_value| by_value.get(&value).copied())
                         .collect();
-                    let _ = sender.send(Ok(plan::evaluate(&batch.plan.tree, &leaves)));
+                    let _ = sender.send(Ok(plan::evaluate(&batch.plan.shape.tree, &leaves)));
                 }
             }
             None => {
@@ -207,8 +214,8 @@ impl Coalescing {
         values: &[String],
         at: Timestamp,
     ) -> Option<Vec<HashMap<String, f64>>> {
-        let mut results = Vec::with_capacity(plan.leaves.len());
-        for leaf in &plan.leaves {
+        let mut results = Vec::with_capacity(plan.shape.leaves.len());
+        for leaf in &plan.shape.leaves {
             let query = plan::grouped(leaf, values)?;
             let series = match self.inner.instant_vector(&query, Some(at)).await {
                 Ok(series) => series,

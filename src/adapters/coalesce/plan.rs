@@ -10,6 +10,8 @@
 //! with PromQL's rule that a side without a series gives no result. Every other query
 //! is sent as it is.
 
+use std::sync::Arc;
+
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{
     AggregateExpr, BinaryExpr, Expr, LabelModifier, VectorMatchCardinality, VectorSelector,
@@ -24,12 +26,66 @@ const RATE_STYLE: [&str; 4] = ["rate", "irate", "increase", "delta"];
 /// A query split into leaves answered per label value, and the arithmetic on them.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The query with the label's value blanked: queries of one shape share leaves.
-    pub shape: String,
+    pub shape: Arc<Shape>,
     /// This query's value of the label.
     pub value: String,
+}
+
+/// What queries that differ only in the label's value have in common.
+#[derive(Debug)]
+pub struct Shape {
+    /// The query with the label's value blanked.
+    pub key: String,
     pub leaves: Vec<Expr>,
     pub tree: Node,
+}
+
+/// Plans, remembered: a check's queries come back every interval, and parsing PromQL
+/// (which compiles its regex matchers) is most of a plan's cost. Queries of one shape
+/// share one `Shape`. Both maps are bounded and start over when full.
+#[derive(Default)]
+pub struct Planner {
+    plans: std::sync::Mutex<std::collections::HashMap<String, Option<Plan>>>,
+    shapes: std::sync::Mutex<std::collections::HashMap<String, Arc<Shape>>>,
+}
+
+/// Queries, and shapes, remembered at most.
+const REMEMBERED: usize = 50_000;
+
+impl Planner {
+    pub fn plan(&self, query: &str) -> Option<Plan> {
+        if let Some(known) = self
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(query)
+        {
+            return known.clone();
+        }
+        let planned = plan(query).map(|plan| self.shared(plan));
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if plans.len() >= REMEMBERED {
+            plans.clear();
+        }
+        plans.insert(query.to_string(), planned.clone());
+        planned
+    }
+
+    /// The plan with the shape every query of its key already uses.
+    fn shared(&self, plan: Plan) -> Plan {
+        let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
+        if shapes.len() >= REMEMBERED {
+            shapes.clear();
+        }
+        let shape = shapes
+            .entry(plan.shape.key.clone())
+            .or_insert(plan.shape)
+            .clone();
+        Plan {
+            shape,
+            value: plan.value,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,11 +111,14 @@ pub fn plan(query: &str) -> Option<Plan> {
     each_selector(&mut blank, &mut |vs| {
         set_group_matcher(vs, MatchOp::Equal, "\u{0}")
     });
-    Some(Plan {
-        shape: blank.to_string(),
-        value: value?,
+    let shape = Shape {
+        key: blank.to_string(),
         leaves,
         tree,
+    };
+    Some(Plan {
+        shape: Arc::new(shape),
+        value: value?,
     })
 }
 
