@@ -23,15 +23,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let value = |name: &str, short: &str, long: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| (if full { long } else { short }).to_string())
-    };
+    let value = bench_setting;
     Settings {
         analyses: value("--analyses", "300", "10000")
             .parse()

@@ -25,15 +25,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let value = |name: &str, short: &str, long: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| (if full { long } else { short }).to_string())
-    };
+    let value = bench_setting;
     let duration = |text: String| humantime::parse_duration(&text).expect("a duration");
     Settings {
         counts: value("--analyses", "200", "1000,5000,10000")
@@ -42,7 +34,7 @@ fn settings() -> Settings {
             .collect(),
         interval: duration(value("--interval", "2s", "10s")),
         measure: duration(value("--measure", "10s", "60s")),
-        full,
+        full: full_bench(),
     }
 }
 

@@ -65,18 +65,7 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grouped_queries_answer_each_service_as_its_own_query_would() {
     let services = [("checkout", 0.02), ("search.api", 0.0), ("cart", 0.3)];
-    let mut instances = Vec::new();
-    let mut loads = Vec::new();
-    for (service, errors) in services {
-        let instance = DemoInstance::start_service(service, "canary", errors, 5).await;
-        loads.push(Load::start(
-            format!("http://127.0.0.1:{}/", instance.port),
-            60,
-        ));
-        instances.push(instance);
-    }
-    let targets: Vec<String> = instances.iter().map(DemoInstance::target).collect();
-    let prometheus = PrometheusServer::start(&targets).await;
+    let (_instances, loads, prometheus) = canaries_under_load(&services, 60).await;
     let direct = Prometheus::new(&PrometheusSettings::new(prometheus.url())).unwrap();
     let at = wait_for(
         "a few seconds of data for every service",
@@ -153,18 +142,7 @@ async fn verdicts_are_the_same_with_coalescing_on_and_off() {
     // Three services' canaries: two healthy, one failing; `none` routes nothing, so
     // each instance takes its own load throughout.
     let services = [("alpha", 0.0), ("beta", 0.0), ("gamma", 0.4)];
-    let mut instances = Vec::new();
-    let mut loads = Vec::new();
-    for (service, errors) in services {
-        let instance = DemoInstance::start_service(service, "canary", errors, 5).await;
-        loads.push(Load::start(
-            format!("http://127.0.0.1:{}/", instance.port),
-            60,
-        ));
-        instances.push(instance);
-    }
-    let targets: Vec<String> = instances.iter().map(DemoInstance::target).collect();
-    let prometheus = PrometheusServer::start(&targets).await;
+    let (_instances, _loads, prometheus) = canaries_under_load(&services, 60).await;
     let strategies = tempfile::tempdir().unwrap();
     strategy(strategies.path());
     let mut verdicts = Vec::new();

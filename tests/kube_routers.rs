@@ -56,16 +56,6 @@ fn webhook() -> Value {
     json!({"strategy": "shop/web", "environment": "prod", "imageTag": "2.0.0"})
 }
 
-async fn post(canaryd: &Canaryd, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(canaryd.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 /// The canary's percent in rule 0 of an HTTPRoute.
 fn route_weight(route: &Value) -> u64 {
     let refs = &route["spec"]["rules"][0]["backendRefs"];
@@ -130,12 +120,13 @@ async fn gateway_api_weights_land_in_the_http_route_and_return_to_stable_on_abor
         );
     }
 
-    let (code, _) = post(
-        &c.canaryd,
-        &format!("/api/v1/analyses/{id}/abort"),
-        json!({"reason": "test"}),
-    )
-    .await;
+    let (code, _) = c
+        .canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/abort"),
+            json!({"reason": "test"}),
+        )
+        .await;
     assert_eq!(code, 200);
     let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(analysis["status"], "CANCELLED");
@@ -188,7 +179,7 @@ async fn an_edit_made_between_read_and_write_is_kept_and_the_weight_still_lands(
 
 /// Sends the webhook, expects `code` and `error`, and checks nothing was stored.
 async fn refused(c: &Cluster, error: &str, names: &[&str]) -> String {
-    let (code, answer) = post(&c.canaryd, "/api/v1/analyses", webhook()).await;
+    let (code, answer) = c.canaryd.post("/api/v1/analyses", webhook()).await;
     assert_eq!(
         (code, answer["error"].as_str().unwrap()),
         (422, error),
@@ -296,12 +287,13 @@ async fn drives(case: Case) {
         case.object["kind"] != "Ingress" || *kept == "nginx",
         "other annotations are kept"
     );
-    let (code, answer) = post(
-        &c.canaryd,
-        &format!("/api/v1/analyses/{id}/promote"),
-        json!({"reason": "test"}),
-    )
-    .await;
+    let (code, answer) = c
+        .canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "test"}),
+        )
+        .await;
     assert_eq!(code, 200, "{answer}");
     let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
@@ -368,12 +360,12 @@ async fn the_adapters_use_every_permission_they_declare_and_no_other() {
             json!({"strategy": format!("shop/{name}"), "environment": "prod", "imageTag": "2.0.0"});
         let id = canaryd.start_analysis(body).await;
         settled(&canaryd, &id, 10).await;
-        let (code, answer) = post(
-            &canaryd,
-            &format!("/api/v1/analyses/{id}/promote"),
-            json!({"reason": "all"}),
-        )
-        .await;
+        let (code, answer) = canaryd
+            .post(
+                &format!("/api/v1/analyses/{id}/promote"),
+                json!({"reason": "all"}),
+            )
+            .await;
         assert_eq!(code, 200, "{answer}");
         let analysis = canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
         assert_eq!(analysis["status"], "DEPLOYED", "{name}: {analysis:#}");
@@ -406,12 +398,13 @@ async fn rbac_taken_away_mid_analysis_holds_the_rollback_until_the_router_obeys(
     settled(&c.canaryd, &id, 10).await;
     c.api
         .revoke("patch", "gateway.networking.k8s.io", "httproutes");
-    let (code, _) = post(
-        &c.canaryd,
-        &format!("/api/v1/analyses/{id}/rollback"),
-        json!({"reason": "bad"}),
-    )
-    .await;
+    let (code, _) = c
+        .canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/rollback"),
+            json!({"reason": "bad"}),
+        )
+        .await;
     assert_eq!(code, 200);
     let said = wait_for(
         "the refusal to be recorded",

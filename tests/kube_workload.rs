@@ -98,16 +98,6 @@ fn webhook() -> Value {
     json!({"strategy": "shop/web", "environment": "prod", "imageTag": "2.0.0"})
 }
 
-async fn post(canaryd: &Canaryd, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(canaryd.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 async fn at_weight(canaryd: &Canaryd, id: &str, weight: u64) {
     wait_for(
         &format!("analysis {id} at {weight}%"),
@@ -149,12 +139,13 @@ async fn the_canary_is_deployed_before_traffic_and_promotion_goes_through_the_st
         "the stable is untouched until promotion"
     );
 
-    let (code, answer) = post(
-        &c.canaryd,
-        &format!("/api/v1/analyses/{id}/promote"),
-        json!({"reason": "ship it"}),
-    )
-    .await;
+    let (code, answer) = c
+        .canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "ship it"}),
+        )
+        .await;
     assert_eq!(code, 200, "{answer}");
     let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
@@ -222,7 +213,7 @@ async fn refused(
 ) {
     let c = Cluster::start(objects, "1m").await;
     setup(&c.api);
-    let (code, answer) = post(&c.canaryd, "/api/v1/analyses", body).await;
+    let (code, answer) = c.canaryd.post("/api/v1/analyses", body).await;
     assert_eq!(
         (code, answer["error"].as_str().unwrap()),
         (422, error),
@@ -331,12 +322,13 @@ async fn after_a_kill_the_analysis_resumes_and_puts_a_deleted_canary_back() {
     .await;
     assert_eq!(c.image("web-canary"), NEW_IMAGE);
     assert_eq!(c.route_weight(), 10, "the route kept its step");
-    let (code, _) = post(
-        &c.canaryd,
-        &format!("/api/v1/analyses/{id}/promote"),
-        json!({"reason": "resumed"}),
-    )
-    .await;
+    let (code, _) = c
+        .canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "resumed"}),
+        )
+        .await;
     assert_eq!(code, 200);
     let analysis = c.canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");
@@ -368,12 +360,12 @@ async fn with_the_none_router_canaryd_deploys_and_promotes_and_moves_no_traffic(
         .object("apps", "deployments", "shop", "web-canary")
         .unwrap();
     assert_eq!(canary["status"]["availableReplicas"], 2);
-    let (code, _) = post(
-        &canaryd,
-        &format!("/api/v1/analyses/{id}/promote"),
-        json!({"reason": "go"}),
-    )
-    .await;
+    let (code, _) = canaryd
+        .post(
+            &format!("/api/v1/analyses/{id}/promote"),
+            json!({"reason": "go"}),
+        )
+        .await;
     assert_eq!(code, 200);
     let analysis = canaryd.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(analysis["status"], "DEPLOYED", "{analysis:#}");

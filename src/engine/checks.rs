@@ -124,14 +124,13 @@ pub async fn run(
     due: Timestamp,
 ) -> CheckRun {
     let state = &analysis.state;
-    let now = due;
     let outcomes = outcomes(metrics, strategy, analysis, due).await;
     let lag_ms = (chrono::Utc::now() - due).num_milliseconds().max(0) as u64;
     let record = |outcome: &MetricOutcome| CheckRecord {
         check: state.checks_done + 1,
         step: state.step_index + 1,
         canary_weight: state.canary_weight,
-        at: now,
+        at: due,
         metric: outcome.metric.clone(),
         queries: outcome.queries.clone(),
         judgement: outcome.judgement.clone(),

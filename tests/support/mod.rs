@@ -355,6 +355,43 @@ impl DemoInstance {
     }
 }
 
+/// True under `cargo bench`; a benchmark run by `cargo test` is its short version.
+pub fn full_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// A benchmark's setting: `--name VALUE` on the command line, else the long default
+/// under `cargo bench` and the short one under `cargo test`.
+pub fn bench_setting(name: &str, short: &str, long: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| (if full_bench() { long } else { short }).to_string())
+}
+
+/// One canary demo instance per `(service, error rate)`, each under its own steady
+/// load, and Prometheus scraping them all.
+pub async fn canaries_under_load(
+    services: &[(&str, f64)],
+    rate: u32,
+) -> (Vec<DemoInstance>, Vec<Load>, PrometheusServer) {
+    let mut instances = Vec::new();
+    let mut loads = Vec::new();
+    for (service, errors) in services {
+        let instance = DemoInstance::start_service(service, "canary", *errors, 5).await;
+        loads.push(Load::start(
+            format!("http://127.0.0.1:{}/", instance.port),
+            rate,
+        ));
+        instances.push(instance);
+    }
+    let targets: Vec<String> = instances.iter().map(DemoInstance::target).collect();
+    let prometheus = PrometheusServer::start(&targets).await;
+    (instances, loads, prometheus)
+}
+
 /// Steady load until dropped.
 pub struct Load {
     stop: CancellationToken,
@@ -503,6 +540,18 @@ impl Canaryd {
         let answer: Value = response.json().await.unwrap();
         assert_eq!(status.as_u16(), 202, "{answer}");
         answer["id"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs `body` to `path`; the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
     }
 
     pub async fn analysis(&self, id: &str) -> Value {

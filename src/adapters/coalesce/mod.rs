@@ -199,9 +199,14 @@ impl Coalescing {
                 }
             }
             None => {
-                for (_, query, sender) in batch.waiters {
-                    let _ = sender.send(self.inner.instant(&query, Some(at)).await);
-                }
+                // Each analysis's own query, all at once (the throttle still bounds them).
+                let own = batch
+                    .waiters
+                    .into_iter()
+                    .map(|(_, query, sender)| async move {
+                        let _ = sender.send(self.inner.instant(&query, Some(at)).await);
+                    });
+                futures::future::join_all(own).await;
             }
         }
     }
