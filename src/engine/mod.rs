@@ -141,6 +141,26 @@ struct Message {
     reply: Option<Reply>,
 }
 
+/// A task's inbox. Messages travel boxed: a channel's first block has room for 32 of
+/// whatever it carries, and ten thousand idle tasks then hold 32 pointers each rather
+/// than 32 messages.
+type Inbox = mpsc::Receiver<Box<Message>>;
+
+/// The sending half of a task's inbox.
+#[derive(Clone)]
+struct Outbox(mpsc::Sender<Box<Message>>);
+
+impl Outbox {
+    /// Waits for room; an error when the task has ended.
+    async fn send(&self, message: Message) -> Result<(), ()> {
+        self.0.send(Box::new(message)).await.map_err(|_| ())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
 impl Message {
     fn event(event: Event) -> Self {
         Self {
@@ -170,7 +190,7 @@ struct Inner {
     strategies: RwLock<Arc<Strategies>>,
     /// Inboxes of this replica's analysis tasks. A std `Mutex`: never held across an
     /// await, so a task can be registered and found without yielding.
-    running: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    running: Mutex<HashMap<String, Outbox>>,
     /// Analyses whose task stopped because the store failed; started again once the
     /// store answers.
     stalled: Mutex<HashMap<String, Lease>>,
@@ -259,7 +279,7 @@ impl Inner {
         self.ports.telemetry.analysis_created(analysis, &metrics);
     }
 
-    fn sender(&self, id: &str) -> Option<mpsc::Sender<Message>> {
+    fn sender(&self, id: &str) -> Option<Outbox> {
         self.running.lock().ok()?.get(id).cloned()
     }
 
@@ -281,8 +301,9 @@ impl Inner {
 
     /// Opens the inbox of an analysis's task before the task exists, so that nothing
     /// sent to it in between is lost; `None` when a task runs already.
-    fn register(&self, id: &str) -> Option<mpsc::Receiver<Message>> {
+    fn register(&self, id: &str) -> Option<Inbox> {
         let (sender, inbox) = mpsc::channel(64);
+        let sender = Outbox(sender);
         let mut running = self.running.lock().ok()?;
         if running.get(id).is_some_and(|s| !s.is_closed()) {
             return None;
@@ -294,7 +315,7 @@ impl Inner {
     fn launch(
         self: &Arc<Self>,
         analysis: Analysis,
-        inbox: mpsc::Receiver<Message>,
+        inbox: Inbox,
         boot: runner::Boot,
         first: Option<Message>,
     ) {
@@ -316,7 +337,7 @@ impl Inner {
     /// retry) has registered its own since: only a closed inbox is removed.
     fn finished(&self, id: &str) {
         if let Ok(mut running) = self.running.lock()
-            && running.get(id).is_some_and(mpsc::Sender::is_closed)
+            && running.get(id).is_some_and(Outbox::is_closed)
         {
             running.remove(id);
         }

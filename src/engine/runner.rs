@@ -9,11 +9,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::operate::OperationError;
-use super::{Inner, Input, Message};
+use super::{Inbox, Inner, Input, Message};
 use crate::domain::analysis::{Command, Event, Status, apply};
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 use crate::domain::workload::WorkloadStep;
@@ -76,13 +75,15 @@ pub(super) struct Runner {
     pub(super) last_failure: Option<CheckRecord>,
 }
 
-pub(super) async fn run(
+/// The analysis's task. The runner lives on the heap and the future holds only a
+/// pointer to it: thousands of idle tasks then cost little more than their state.
+pub(super) fn run(
     inner: Arc<Inner>,
     analysis: Analysis,
-    inbox: mpsc::Receiver<Message>,
+    inbox: Inbox,
     boot: Boot,
     first: Option<Message>,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let span = tracing::info_span!(
         "analysis",
         id = %analysis.id,
@@ -96,7 +97,7 @@ pub(super) async fn run(
         let tag = analysis.image_tag.as_deref().unwrap_or_default();
         inner.ports.workloads.workload(target, tag)
     });
-    let runner = Runner {
+    let runner = Box::new(Runner {
         inner: Arc::clone(&inner),
         analysis,
         router,
@@ -106,9 +107,11 @@ pub(super) async fn run(
         epoch: None,
         router_failures: 0,
         last_failure: None,
-    };
-    runner.run(inbox, boot, first).instrument(span).await;
-    inner.finished(&id);
+    });
+    async move {
+        runner.run(inbox, boot, first).instrument(span).await;
+        inner.finished(&id);
+    }
 }
 
 fn change_of(
@@ -131,7 +134,7 @@ fn change_of(
 
 impl Runner {
     /// Runs until the analysis is terminal or the task must stop.
-    async fn run(mut self, mut inbox: mpsc::Receiver<Message>, boot: Boot, first: Option<Message>) {
+    async fn run(mut self: Box<Self>, mut inbox: Inbox, boot: Boot, first: Option<Message>) {
         let booted = match boot {
             Boot::Created { lease, epoch } => {
                 self.lease = Some(lease);
@@ -157,7 +160,7 @@ impl Runner {
     }
 
     /// One turn of the loop: queued work first, then the inbox or the next check.
-    async fn step(&mut self, inbox: &mut mpsc::Receiver<Message>) -> Result<(), Stop> {
+    async fn step(&mut self, inbox: &mut Inbox) -> Result<(), Stop> {
         // Work, messages and checks run boxed: an idle task (most of them, most of the
         // time) then holds only this small future, not the largest of theirs.
         if let Some(work) = self.pending.pop_front() {
@@ -170,7 +173,7 @@ impl Runner {
         tokio::select! {
             () = self.inner.shutdown.cancelled() => Err(Stop),
             message = inbox.recv() => match message {
-                Some(message) => Box::pin(self.on_message(message)).await,
+                Some(message) => Box::pin(self.on_message(*message)).await,
                 None => Err(Stop),
             },
             () = sleep_or_never(due) => {
@@ -181,7 +184,7 @@ impl Runner {
     }
 
     /// Does one item of work.
-    async fn work(&mut self, work: Work, inbox: &mut mpsc::Receiver<Message>) -> Result<(), Stop> {
+    async fn work(&mut self, work: Work, inbox: &mut Inbox) -> Result<(), Stop> {
         match work {
             Work::Event(event, checks) => match self.handle(&event, checks).await {
                 Err(Failure::Stop) => Err(Stop),
@@ -207,11 +210,7 @@ impl Runner {
 
     /// Waits before trying a failing router again, serving the inbox meanwhile; false
     /// when a message came first (the shift is queued again, to be looked at anew).
-    async fn back_off(
-        &mut self,
-        weight: u8,
-        inbox: &mut mpsc::Receiver<Message>,
-    ) -> Result<bool, Stop> {
+    async fn back_off(&mut self, weight: u8, inbox: &mut Inbox) -> Result<bool, Stop> {
         let backoff = self.backoff(self.router_failures);
         tokio::select! {
             () = self.inner.shutdown.cancelled() => Err(Stop),
@@ -219,7 +218,7 @@ impl Runner {
             message = inbox.recv() => {
                 self.pending.push_front(Work::Shift(weight));
                 match message {
-                    Some(message) => self.on_message(message).await.map(|()| false),
+                    Some(message) => self.on_message(*message).await.map(|()| false),
                     None => Err(Stop),
                 }
             }
@@ -232,7 +231,7 @@ impl Runner {
         &mut self,
         pause: Duration,
         work: Work,
-        inbox: &mut mpsc::Receiver<Message>,
+        inbox: &mut Inbox,
     ) -> Result<(), Stop> {
         tokio::select! {
             () = self.inner.shutdown.cancelled() => Err(Stop),
@@ -243,7 +242,7 @@ impl Runner {
             message = inbox.recv() => {
                 self.pending.push_back(work);
                 match message {
-                    Some(message) => self.on_message(message).await,
+                    Some(message) => self.on_message(*message).await,
                     None => Err(Stop),
                 }
             }
@@ -316,15 +315,8 @@ impl Runner {
             return Ok(());
         }
         let before = self.analysis.state.status;
-        let mut next = self.analysis.clone();
-        next.state = state;
         let change = change_of(&commands, checks, now);
-        if before.is_terminal() && !next.state.status.is_terminal() {
-            self.take_over(&next, before, &change).await?;
-        } else {
-            self.persist(&next, &change).await?;
-        }
-        self.analysis = next;
+        self.store_transition(state, &change).await?;
         self.after_transition(before);
         for command in commands {
             match command {
@@ -334,6 +326,30 @@ impl Runner {
                 Command::Workload { step } => self.pending.push_back(Work::Workload(step)),
                 Command::Record(_) => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Makes `state` the analysis's own once it is stored. The usual transition is
+    /// stored in place, with no copy of the analysis; a terminal analysis coming back
+    /// (a retry) must first take its route over again.
+    async fn store_transition(
+        &mut self,
+        state: crate::domain::analysis::AnalysisState,
+        change: &Change,
+    ) -> Result<(), Failure> {
+        let before = self.analysis.state.status;
+        if before.is_terminal() && !state.status.is_terminal() {
+            let mut next = self.analysis.clone();
+            next.state = state;
+            self.take_over(&next, before, change).await?;
+            self.analysis = next;
+            return Ok(());
+        }
+        let previous = std::mem::replace(&mut self.analysis.state, state);
+        if let Err(stop) = self.persist(&self.analysis, change).await {
+            self.analysis.state = previous;
+            return Err(stop.into());
         }
         Ok(())
     }
@@ -350,7 +366,7 @@ impl Runner {
 
     /// Stores a transition under this task's lease, retrying a store that fails
     /// briefly. No command runs unless this succeeds.
-    pub(super) async fn persist(&mut self, next: &Analysis, change: &Change) -> Result<(), Stop> {
+    pub(super) async fn persist(&self, next: &Analysis, change: &Change) -> Result<(), Stop> {
         let Some(lease) = self.lease.clone() else {
             return Err(Stop);
         };

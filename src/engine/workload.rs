@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::Message;
+use super::Inbox;
 use super::ownership::Fence;
 use super::runner::{Runner, Stop, Work};
 use crate::domain::analysis::{Event, Status};
@@ -21,7 +19,7 @@ impl Runner {
     pub(super) async fn take_workload_step(
         &mut self,
         step: WorkloadStep,
-        inbox: &mut mpsc::Receiver<Message>,
+        inbox: &mut Inbox,
     ) -> Result<(), Stop> {
         let state = &self.analysis.state;
         // A terminal analysis never touches the workload, and a step no longer asked
@@ -70,7 +68,7 @@ impl Runner {
         &mut self,
         step: WorkloadStep,
         outcome: Result<Progress, WorkloadError>,
-        inbox: &mut mpsc::Receiver<Message>,
+        inbox: &mut Inbox,
     ) -> Result<(), Stop> {
         match outcome {
             Ok(Progress::Done) => {
@@ -105,7 +103,7 @@ impl Runner {
         &mut self,
         step: WorkloadStep,
         why: String,
-        inbox: &mut mpsc::Receiver<Message>,
+        inbox: &mut Inbox,
     ) -> Result<(), Stop> {
         let deadline = self.analysis.workload.as_ref().map(|w| w.progress_deadline);
         let since = self.analysis.state.workload.since;

@@ -1,8 +1,8 @@
 //! The engine's telemetry port over the `canaryd_*` metric families.
 
 use super::{
-    CheckLabels, DurationLabels, MetricLabels, NotificationLabels, RouterLabels, Telemetry,
-    ThresholdLabels, VERDICTS, service, verdict_labels,
+    CheckLabels, DurationLabels, MetricLabels, NotificationLabels, RouterLabels, ServiceLabels,
+    Telemetry, ThresholdLabels, VERDICTS, service, verdict_labels,
 };
 use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord};
@@ -34,14 +34,9 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
     fn analysis_created(&self, analysis: &Analysis, metrics: &[&str]) {
         let labels = service(analysis);
         for metric in metrics {
+            let metric = labels.metric(metric);
             for outcome in Outcome::ALL {
-                let _ = self.checks.get_or_create(&CheckLabels {
-                    team: labels.team.clone(),
-                    service: labels.service.clone(),
-                    environment: labels.environment.clone(),
-                    metric: metric.to_string(),
-                    result: outcome.as_str().to_string(),
-                });
+                let _ = self.checks.get_or_create(&metric.result(outcome));
             }
         }
         let _ = self.canary_weight.get_or_create(&labels);
@@ -63,41 +58,25 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
         if let Some(first) = records.first() {
             self.check_lag.observe(first.lag_ms as f64 / 1000.0);
         }
+        let metrics: Vec<MetricLabels> = records.iter().map(|r| labels.metric(&r.metric)).collect();
         self.gauged
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(labels.clone())
+            .entry(labels)
             .or_default()
-            .extend(records.iter().map(|r| r.metric.clone()));
-        for record in records {
-            let metric = MetricLabels {
-                team: labels.team.clone(),
-                service: labels.service.clone(),
-                environment: labels.environment.clone(),
-                metric: record.metric.clone(),
-            };
+            .extend(metrics.iter().map(|m| m.metric.clone()));
+        for (record, metric) in records.iter().zip(metrics) {
             if let Some(value) = record.judgement.value {
                 self.check_value.get_or_create(&metric).set(value);
             }
-            for bound in ["max", "min"] {
+            for bound in BOUNDS {
                 if let Some(limit) = record.judgement.statistics.get(bound) {
-                    let threshold = ThresholdLabels {
-                        team: metric.team.clone(),
-                        service: metric.service.clone(),
-                        environment: metric.environment.clone(),
-                        metric: metric.metric.clone(),
-                        bound: bound.to_string(),
-                    };
-                    self.check_threshold.get_or_create(&threshold).set(*limit);
+                    self.check_threshold
+                        .get_or_create(&metric.bound(bound))
+                        .set(*limit);
                 }
             }
-            let result = CheckLabels {
-                team: metric.team,
-                service: metric.service,
-                environment: metric.environment,
-                metric: metric.metric,
-                result: record.judgement.outcome.as_str().to_string(),
-            };
+            let result = metric.result(record.judgement.outcome);
             self.checks.get_or_create(&result).inc();
         }
     }
@@ -131,6 +110,41 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
     }
 }
 
+const BOUNDS: [&str; 2] = ["max", "min"];
+
+impl ServiceLabels {
+    fn metric(&self, metric: &str) -> MetricLabels {
+        MetricLabels {
+            team: self.team.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            metric: metric.into(),
+        }
+    }
+}
+
+impl MetricLabels {
+    fn result(&self, outcome: Outcome) -> CheckLabels {
+        CheckLabels {
+            team: self.team.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            metric: self.metric.clone(),
+            result: outcome.as_str(),
+        }
+    }
+
+    fn bound(&self, bound: &'static str) -> ThresholdLabels {
+        ThresholdLabels {
+            team: self.team.clone(),
+            service: self.service.clone(),
+            environment: self.environment.clone(),
+            metric: self.metric.clone(),
+            bound,
+        }
+    }
+}
+
 impl Telemetry {
     /// Removes an analysis's gauges. Its service's series are shared with a newer
     /// analysis of the same service, which sets them again at its next weight or check.
@@ -144,20 +158,9 @@ impl Telemetry {
             .remove(&labels)
             .unwrap_or_default();
         for metric in metrics {
-            let metric = MetricLabels {
-                team: labels.team.clone(),
-                service: labels.service.clone(),
-                environment: labels.environment.clone(),
-                metric,
-            };
-            for bound in ["max", "min"] {
-                self.check_threshold.remove(&ThresholdLabels {
-                    team: metric.team.clone(),
-                    service: metric.service.clone(),
-                    environment: metric.environment.clone(),
-                    metric: metric.metric.clone(),
-                    bound: bound.to_string(),
-                });
+            let metric = labels.metric(&metric);
+            for bound in BOUNDS {
+                self.check_threshold.remove(&metric.bound(bound));
             }
             self.check_value.remove(&metric);
         }

@@ -50,45 +50,49 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// A label value shared by every series of one analysis: thousands of analyses with a
+/// dozen series each then hold one copy of each name, not one per series.
+pub type Text = std::sync::Arc<str>;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
-    pub team: String,
-    pub service: String,
-    pub environment: String,
+    pub team: Text,
+    pub service: Text,
+    pub environment: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MetricLabels {
-    pub team: String,
-    pub service: String,
-    pub environment: String,
-    pub metric: String,
+    pub team: Text,
+    pub service: Text,
+    pub environment: Text,
+    pub metric: Text,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ThresholdLabels {
-    pub team: String,
-    pub service: String,
-    pub environment: String,
-    pub metric: String,
-    pub bound: String,
+    pub team: Text,
+    pub service: Text,
+    pub environment: Text,
+    pub metric: Text,
+    pub bound: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CheckLabels {
-    pub team: String,
-    pub service: String,
-    pub environment: String,
-    pub metric: String,
-    pub result: String,
+    pub team: Text,
+    pub service: Text,
+    pub environment: Text,
+    pub metric: Text,
+    pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerdictLabels {
-    pub team: String,
-    pub service: String,
-    pub environment: String,
-    pub verdict: String,
+    pub team: Text,
+    pub service: Text,
+    pub environment: Text,
+    pub verdict: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,7 +144,7 @@ pub struct Telemetry {
     pub check_lag: Histogram,
     /// The metrics with a value gauge, by service: what to remove when it finishes.
     gauged: std::sync::Mutex<
-        std::collections::HashMap<ServiceLabels, std::collections::BTreeSet<String>>,
+        std::collections::HashMap<ServiceLabels, std::collections::BTreeSet<Text>>,
     >,
     pub router_errors: Family<RouterLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
@@ -247,9 +251,9 @@ impl Default for Telemetry {
 
 fn service(analysis: &Analysis) -> ServiceLabels {
     ServiceLabels {
-        team: analysis.strategy.team.clone(),
-        service: analysis.service.clone(),
-        environment: analysis.environment.clone(),
+        team: analysis.strategy.team.as_str().into(),
+        service: analysis.service.as_str().into(),
+        environment: analysis.environment.as_str().into(),
     }
 }
 
@@ -285,7 +289,7 @@ fn verdict_labels(labels: &ServiceLabels, verdict: Status) -> VerdictLabels {
         team: labels.team.clone(),
         service: labels.service.clone(),
         environment: labels.environment.clone(),
-        verdict: verdict.as_str().to_string(),
+        verdict: verdict.as_str(),
     }
 }
 

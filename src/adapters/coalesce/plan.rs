@@ -286,10 +286,9 @@ pub fn grouped(leaf: &Expr, values: &[String]) -> Option<String> {
         .map(|v| escape(v))
         .collect::<Vec<_>>()
         .join("|");
-    let regex = regex::Regex::new(&format!("^(?:{pattern})$")).ok()?;
     let mut leaf = leaf.clone();
     each_selector(&mut leaf, &mut |vs| {
-        set_group_matcher(vs, MatchOp::Re(regex.clone()), &pattern)
+        set_group_matcher(vs, MatchOp::Re(RENDERED_ONLY.clone()), &pattern)
     });
     let sum = match &mut leaf {
         Expr::Aggregate(sum) => sum,
@@ -311,12 +310,20 @@ pub fn grouped(leaf: &Expr, values: &[String]) -> Option<String> {
     Some(leaf.to_string())
 }
 
-/// A label value as a literal in an RE2 alternation: punctuation other than `-` and `_`
-/// is escaped (`.` above all).
+/// The regex a grouped leaf's matcher carries. The leaf is only rendered as text for
+/// Prometheus (a matcher renders its pattern, not its regex), so compiling the
+/// alternation of thousands of values here would cost megabytes and buy nothing: the
+/// pattern is valid RE2 by construction (see `escape`).
+static RENDERED_ONLY: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new("^$").expect("a valid regex"));
+
+/// A label value as a literal in an RE2 alternation: ASCII punctuation other than `-`
+/// and `_` is escaped (`.` above all), which RE2 reads as the character itself; every
+/// other character is a literal as it stands.
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if !(c.is_alphanumeric() || c == '-' || c == '_') {
+        if c.is_ascii_punctuation() && c != '-' && c != '_' {
             out.push('\\');
         }
         out.push(c);

@@ -41,6 +41,23 @@ fn a_grouped_leaf_matches_every_value_and_groups_by_the_label() {
 }
 
 #[test]
+fn an_escaped_alternation_matches_exactly_its_values() {
+    let values = ["a.b", "c|d", "e(f)*", "ünï-cödé_1", "x y", "[z]{2}+?^$"];
+    let pattern = values
+        .iter()
+        .map(|v| escape(v))
+        .collect::<Vec<_>>()
+        .join("|");
+    let regex = regex::Regex::new(&format!("^(?:{pattern})$")).expect("valid");
+    for value in values {
+        assert!(regex.is_match(value), "{value} in {pattern}");
+    }
+    for other in ["axb", "c", "d", "ef", "zz", "e(f)", ""] {
+        assert!(!regex.is_match(other), "{other} not in {pattern}");
+    }
+}
+
+#[test]
 fn per_value_arithmetic_follows_promql() {
     let error_rate = plan(&rendered(HTTP_ERROR_RATE, "checkout")).unwrap();
     // No 5xx series: `or vector(0)` makes it 0 errors.

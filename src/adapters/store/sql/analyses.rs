@@ -157,6 +157,32 @@ impl SqlStore {
             Err(error) => Err(backend(error)),
         }
     }
+
+    /// A save in a transaction of its own: a terminal analysis, which hands its route
+    /// over, or any save when group commits are off.
+    async fn save_alone(
+        &self,
+        analysis: &Analysis,
+        change: &Change,
+        lease: &Lease,
+    ) -> Result<Vec<Wake>, StoreError> {
+        let terminal = analysis.state.status.is_terminal();
+        let mut tx = self.begin_write().await?;
+        // Lock the route before the analysis row, as every transaction does.
+        let route = if terminal {
+            Some(self.lock_route(&mut tx, &analysis.route_key()).await?)
+        } else {
+            None
+        };
+        Self::write_running(&mut tx, analysis, change, lease).await?;
+        let wakes = match route {
+            Some(route) => self.hand_over(&mut tx, analysis, &route).await?,
+            None => Vec::new(),
+        };
+        self.queue_remote(&mut tx, &wakes, &lease.replica).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(wakes)
+    }
 }
 
 #[async_trait]
@@ -222,21 +248,8 @@ impl AnalysisStore for SqlStore {
                 .await
                 .map(|()| Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        // Lock the route before the analysis row, as every transaction does.
-        let route = if terminal {
-            Some(self.lock_route(&mut tx, &analysis.route_key()).await?)
-        } else {
-            None
-        };
-        Self::write_running(&mut tx, analysis, change, lease).await?;
-        let wakes = match route {
-            Some(route) => self.hand_over(&mut tx, analysis, &route).await?,
-            None => Vec::new(),
-        };
-        self.queue_remote(&mut tx, &wakes, &lease.replica).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(wakes)
+        // Boxed: the usual save above then waits in a small future, not this one's.
+        Box::pin(self.save_alone(analysis, change, lease)).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Analysis>, StoreError> {

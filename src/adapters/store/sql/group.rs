@@ -41,15 +41,17 @@ impl GroupCommit {
         change: &Change,
         lease: &Lease,
     ) -> Result<(), StoreError> {
+        let stopped = || backend("the store's committer has stopped");
+        // Room in the queue first, the copy after: saves waiting for room hold only a
+        // reference, so a burst of checks does not copy every analysis at once.
+        let room = self.sender.reserve().await.map_err(|_| stopped())?;
         let (reply, answer) = oneshot::channel();
-        let pending = Pending {
+        room.send(Pending {
             analysis: analysis.clone(),
             change: change.clone(),
             lease: lease.clone(),
             reply,
-        };
-        let stopped = || backend("the store's committer has stopped");
-        self.sender.send(pending).await.map_err(|_| stopped())?;
+        });
         answer.await.map_err(|_| stopped())?
     }
 }
