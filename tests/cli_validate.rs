@@ -55,12 +55,12 @@ fn exits_one_and_prints_every_error_of_every_file() {
     assert_eq!(
         lines[0],
         format!(
-            "{prefix}/payments/checkout-api.yaml:20:15: steps[1].weight must be within 1..=100, found 0"
+            "{prefix}/payments/checkout-api.yaml:21:15: steps[1].weight must be within 1..=100, found 0"
         )
     );
     assert!(
         lines[1].starts_with(&format!(
-            "{prefix}/search/indexer.yaml:13:13: interval: '2 fortnights' is not a duration"
+            "{prefix}/search/indexer.yaml:14:13: interval: '2 fortnights' is not a duration"
         )),
         "{}",
         lines[1]

@@ -37,6 +37,11 @@ pub enum Command {
     /// Replay a strategy over past Prometheus data: each check, its outcome, and the
     /// verdict it would have reached; exit 0 when that is DEPLOYED.
     Backtest(backtest::BacktestArgs),
+    /// Print the JSON Schema of strategy or template files, for editors.
+    Schema {
+        #[arg(value_enum)]
+        kind: crate::strategy_files::schema::SchemaKind,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -51,5 +56,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
         Command::Check(args) => tokio::runtime::Runtime::new()?.block_on(check::run(args)),
         Command::Backtest(args) => tokio::runtime::Runtime::new()?.block_on(backtest::run(args)),
+        Command::Schema { kind } => {
+            print!("{}", crate::strategy_files::schema::text(kind));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -78,7 +78,9 @@ pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What an analysis does when evidence stays missing beyond `inconclusiveLimit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInconclusiveLimit {
     /// Roll back: no evidence, no promotion.
@@ -89,7 +91,9 @@ pub enum OnInconclusiveLimit {
 }
 
 /// What a NaN (or a missing value) means for a metric (Kayenta's `nanStrategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NanStrategy {
     /// A gap is no data (and never a pass).
@@ -113,7 +117,7 @@ pub struct Step {
 
 pub const DEFAULT_MAX_CHECKS: u32 = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Promotion {
     Auto,
@@ -121,7 +125,9 @@ pub enum Promotion {
 }
 
 /// What a metric without data counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnNoData {
     #[default]
@@ -196,7 +202,7 @@ pub struct CompareLimits {
     pub max_increase: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// A rise in the canary is bad (latency, errors).
@@ -300,7 +306,7 @@ pub struct Notification {
     pub on: Vec<super::analysis::Status>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationFormat {
     Slack,

@@ -75,11 +75,27 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json((*document).clone()) }
             }),
         )
+        .route("/schemas/{file}", axum::routing::get(schema_file))
         .fallback(|| async { errors::ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(move |request, next| {
             count_requests(Arc::clone(&telemetry), request, next)
         }))
+}
+
+/// `/schemas/strategy.json` and `/schemas/template.json`, for editors that fetch a
+/// schema by URL. Public, like `/openapi.json`: a schema holds no team's data.
+async fn schema_file(
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Result<axum::Json<serde_json::Value>, errors::ApiError> {
+    use crate::strategy_files::schema::{SchemaKind, schema};
+    [SchemaKind::Strategy, SchemaKind::Template]
+        .into_iter()
+        .find(|kind| kind.file_name() == file)
+        .map(|kind| axum::Json(schema(kind)))
+        .ok_or_else(|| {
+            errors::ApiError::not_found("no such schema; try strategy.json or template.json")
+        })
 }
 
 /// Counts every request by route template (never the raw path: ids would explode the

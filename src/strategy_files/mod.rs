@@ -18,6 +18,7 @@ mod lint;
 mod metrics;
 mod raw;
 mod router;
+pub mod schema;
 #[cfg(test)]
 mod tests;
 mod validate;
