@@ -1098,3 +1098,115 @@ async fn the_document_describes_the_bodies_and_filters_the_server_accepts() {
         .await;
     assert_eq!(status, 422);
 }
+
+/// Requests the document allows are the ones the server accepts, and the reverse,
+/// for the cases a property-based run against the document found.
+#[tokio::test]
+async fn empty_filters_are_refused_and_the_document_names_every_rule() {
+    let api = api(false).await;
+    for path in [
+        "/api/v1/analyses?environment=",
+        "/api/v1/analyses?status=",
+        "/api/v1/analyses?team=",
+        "/api/v1/deployments/history?environment=",
+        "/api/v1/deployments/history?team=",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("must not be empty"),
+            "{body}"
+        );
+    }
+    let (_, document) = api.get("/openapi.json").await;
+    let params = document["paths"]["/api/v1/analyses"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let status = params.iter().find(|p| p["name"] == "status").unwrap();
+    let pattern = regex::Regex::new(status["schema"]["pattern"].as_str().unwrap()).unwrap();
+    for known in canaryd::domain::analysis::Status::ALL {
+        let name = known.as_str();
+        assert!(pattern.is_match(name), "{name} is allowed by the document");
+        let (code, body) = api
+            .get(&format!("/api/v1/analyses?status={name},RUNNING"))
+            .await;
+        assert_eq!(code, 200, "{name}: {body}");
+    }
+    assert!(!pattern.is_match("0") && !pattern.is_match("RUNNING,"));
+    let schemas = &document["components"]["schemas"];
+    for (schema, field, refused) in [
+        ("StartRequest", "strategy", ""),
+        ("StartRequest", "environment", ""),
+        ("StartRequest", "gitCommit", "xyz"),
+        ("StartRequest", "triggeredBy", " ci"),
+        ("JudgementRequest", "strategy", "indexer"),
+        ("JudgementRequest", "environment", "a b"),
+    ] {
+        let pattern = schemas[schema]["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field} has a pattern"));
+        let pattern = regex::Regex::new(pattern).unwrap();
+        assert!(
+            !pattern.is_match(refused),
+            "{schema}.{field} excludes {refused:?}"
+        );
+        let mut body = json!({"strategy": "search/indexer", "environment": "prod"});
+        body[field] = json!(refused);
+        let path = if schema == "StartRequest" {
+            "/api/v1/analyses"
+        } else {
+            "/api/v1/judgements"
+        };
+        let (status, answer) = api.post(path, body).await;
+        assert_eq!(status, 422, "{schema}.{field} = {refused:?}: {answer}");
+    }
+    let freeze = &schemas["FreezeRequest"];
+    let judgement = &schemas["JudgementRequest"];
+    for (schema, field, refused, path) in [
+        (freeze, "environment", "", "/api/v1/freezes"),
+        (freeze, "reason", "   ", "/api/v1/freezes"),
+        (judgement, "window", "", "/api/v1/judgements"),
+    ] {
+        let pattern =
+            regex::Regex::new(schema["properties"][field]["pattern"].as_str().unwrap()).unwrap();
+        assert!(!pattern.is_match(refused), "{field} excludes {refused:?}");
+        let mut body =
+            json!({"strategy": "search/indexer", "environment": "prod", "reason": "release"});
+        if path == "/api/v1/freezes" {
+            body = json!({"environment": "prod", "reason": "release"});
+        }
+        body[field] = json!(refused);
+        let (status, answer) = api.post(path, body).await;
+        assert_eq!(status, 422, "{path} {field} = {refused:?}: {answer}");
+    }
+    // `null` is "not given" for every optional field, variables included.
+    let body = json!({"strategy": "search/indexer", "environment": "prod", "variables": null, "service": null});
+    let (status, answer) = api.post("/api/v1/judgements", body.clone()).await;
+    assert_ne!(status, 422, "{answer}");
+    let (status, answer) = api.post("/api/v1/analyses", body).await;
+    assert_eq!(status, 202, "{answer}");
+    let start = &document["paths"]["/api/v1/analyses"]["post"]["parameters"][0];
+    let key = regex::Regex::new(start["schema"]["pattern"].as_str().unwrap()).unwrap();
+    assert!(key.is_match("ci-run-42") && !key.is_match("ü") && !key.is_match(&"k".repeat(256)));
+    assert!(!key.is_match("a\tb"));
+    let tabbed = Client::new()
+        .post(format!("{}/api/v1/analyses", api.url))
+        .header("Idempotency-Key", "a\tb")
+        .json(&json!({"strategy": "search/indexer", "environment": "prod"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tabbed.status(),
+        422,
+        "a key the document excludes is refused"
+    );
+    let judge = &document["paths"]["/api/v1/judgements"]["post"]["responses"];
+    assert!(
+        judge["415"].is_object() && judge["413"].is_object(),
+        "{judge}"
+    );
+}

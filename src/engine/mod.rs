@@ -40,7 +40,7 @@ mod workload;
 pub use judgement::Judged;
 pub use operate::OperationError;
 pub use replica::ReplicaHealth;
-pub use request::{InvalidRequest, StartRequest};
+pub use request::{InvalidRequest, StartRequest, null_is_none};
 pub use start::Started;
 
 /// Strategies by id, replaced whole when the folder is reloaded.

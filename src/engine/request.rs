@@ -25,7 +25,8 @@ pub struct StartRequest {
     pub git_commit: Option<String>,
     pub git_branch: Option<String>,
     pub triggered_by: Option<String>,
-    #[serde(default)]
+    /// Absent or `null`: none.
+    #[serde(default, deserialize_with = "null_is_none")]
     pub variables: BTreeMap<String, String>,
 }
 
@@ -45,6 +46,15 @@ fn invalid(field: &str, message: impl Into<String>) -> InvalidRequest {
 }
 
 /// Characters allowed in values that end up inside PromQL strings and router names.
+/// A map that may be given as `null`, as any other optional field may.
+pub fn null_is_none<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value: Option<BTreeMap<String, String>> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.unwrap_or_default())
+}
+
 fn safe_value(value: &str, max_len: usize) -> bool {
     !value.is_empty()
         && value.len() <= max_len

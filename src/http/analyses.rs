@@ -31,7 +31,7 @@ const MAX_KEY_LENGTH: usize = 255;
     path = "/api/v1/analyses",
     tag = "analyses",
     request_body(content = StartRequestDoc, description = "what to analyse"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe: 1 to 255 visible ASCII characters", pattern = r"^[!-~]([ -~]{0,253}[!-~])?$")),
     responses(
         (status = 202, description = "accepted", body = Accepted),
         (status = 200, description = "a retry: the analysis the key already started", body = Accepted),
@@ -64,7 +64,7 @@ pub async fn start(
             value
                 .to_str()
                 .ok()
-                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LENGTH)
+                .filter(|k| valid_key(k))
                 .ok_or_else(|| {
                     ApiError::invalid(format!(
                         "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible characters"
@@ -95,14 +95,21 @@ pub async fn start(
 #[schema(as = StartRequest)]
 pub struct StartRequestDoc {
     /// `<team>/<name>`
+    #[schema(pattern = r"^[^/]+/[^/]+$", example = "search/indexer")]
     strategy: String,
     /// Defaults to the strategy's service.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     service: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,63}$", example = "production")]
     environment: String,
     /// `<semver>-<short-sha>` when the strategy sets `imageTagRule: semver-sha`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     image_tag: Option<String>,
+    #[schema(pattern = r"^[0-9A-Fa-f]{4,64}$")]
     git_commit: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/@+-][A-Za-z0-9_.:/@+ -]{0,254}$")]
     git_branch: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.:/@+-][A-Za-z0-9_.:/@+ -]{0,254}$")]
     triggered_by: Option<String>,
     /// Values for the strategy's declared variables.
     variables: Option<std::collections::BTreeMap<String, String>>,
@@ -113,7 +120,9 @@ pub struct StartRequestDoc {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Statuses, comma-separated (e.g. `RUNNING,PAUSED`).
-    #[param(min_length = 1)]
+    #[param(
+        pattern = r"^(PENDING|RUNNING|PAUSED|PROMOTING|DEPLOYED|ROLLING_BACK|ROLLED_BACK|FAILED|CANCELLED)(,(PENDING|RUNNING|PAUSED|PROMOTING|DEPLOYED|ROLLING_BACK|ROLLED_BACK|FAILED|CANCELLED))*$"
+    )]
     status: Option<String>,
     #[param(min_length = 1)]
     team: Option<String>,
@@ -144,9 +153,9 @@ pub async fn list(
 ) -> Result<Json<Vec<AnalysisView>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
     let query = AnalysisQuery {
-        statuses: parse_statuses(params.status.as_deref())?,
-        team: scoped_team(&caller, params.team)?,
-        environment: params.environment,
+        statuses: parse_statuses(filter("status", params.status)?.as_deref())?,
+        team: scoped_team(&caller, filter("team", params.team)?)?,
+        environment: filter("environment", params.environment)?,
         limit: Some(limit(params.limit, DEFAULT_LIMIT)?),
     };
     let analyses = state.engine.store().list(&query).await?;
@@ -167,6 +176,27 @@ pub fn scoped_team(caller: &Caller, asked: Option<String>) -> Result<Option<Stri
             Ok(Some(team))
         }
         None => Ok(caller.team().map(str::to_string)),
+    }
+}
+
+/// An Idempotency-Key: 1 to 255 visible ASCII characters, spaces only inside.
+fn valid_key(key: &str) -> bool {
+    let visible = |b: u8| (b'!'..=b'~').contains(&b);
+    let bytes = key.as_bytes();
+    (1..=MAX_KEY_LENGTH).contains(&bytes.len())
+        && bytes.iter().all(|&b| b == b' ' || visible(b))
+        && bytes.first().copied().is_some_and(visible)
+        && bytes.last().copied().is_some_and(visible)
+}
+
+/// A query filter as given; an empty one is refused (it would match nothing, or
+/// everything, depending on who reads it).
+pub fn filter(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(value) if value.is_empty() => Err(ApiError::invalid(format!(
+            "{name} must not be empty; leave it out to not filter by it"
+        ))),
+        value => Ok(value),
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::analyses::{limit, scoped_team};
+use super::analyses::{filter, limit, scoped_team};
 use super::caller::Caller;
 use super::errors::{ApiError, ErrorBody};
 use crate::domain::analysis::Status;
@@ -86,8 +86,8 @@ pub async fn history(
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
     let query = AnalysisQuery {
         statuses: Vec::new(),
-        team: scoped_team(&caller, params.team)?,
-        environment: params.environment,
+        team: scoped_team(&caller, filter("team", params.team)?)?,
+        environment: filter("environment", params.environment)?,
         limit: Some(limit(params.limit, 10)?),
     };
     let analyses = state.engine.store().list(&query).await?;

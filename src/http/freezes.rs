@@ -16,8 +16,10 @@ use crate::ports::Freeze;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FreezeRequest {
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,63}$")]
     environment: String,
     /// Why: shown to everyone whose analysis waits.
+    #[schema(pattern = r"\S", max_length = 1000)]
     reason: String,
 }
 
@@ -65,7 +67,7 @@ pub async fn create(
             "environment: letters, digits, '-', '_' or '.', at most 63",
         ));
     }
-    if request.reason.trim().is_empty() || request.reason.len() > 1000 {
+    if request.reason.trim().is_empty() || request.reason.chars().count() > 1000 {
         return Err(ApiError::invalid(
             "reason: required, at most 1000 characters",
         ));

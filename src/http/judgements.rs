@@ -21,14 +21,18 @@ use crate::engine::{StartRequest, parse_strategy_id};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JudgementRequest {
     /// `<team>/<name>`
+    #[schema(pattern = r"^[^/]+/[^/]+$")]
     pub strategy: String,
     /// Default: the strategy's `spec.service`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub service: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,63}$")]
     pub environment: String,
     /// The strategy's declared variables.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::null_is_none")]
     pub variables: BTreeMap<String, String>,
     /// Look-back of the queries (`{{window}}`), e.g. `5m`; default: the strategy's window.
+    #[schema(pattern = r"^[1-9][0-9]{0,5}(s|m|h)$")]
     pub window: Option<String>,
 }
 
@@ -54,6 +58,8 @@ pub struct JudgementView {
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "the token's team does not own the strategy", body = ErrorBody),
         (status = 404, description = "unknown strategy", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
         (status = 422, description = "invalid request", body = ErrorBody),
     )
 )]

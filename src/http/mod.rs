@@ -16,6 +16,7 @@ use crate::telemetry::Telemetry;
 pub mod analyses;
 pub mod caller;
 pub mod deployments;
+mod document;
 pub mod errors;
 pub mod freezes;
 pub mod health;
@@ -38,8 +39,8 @@ pub struct AppState {
 struct ApiDoc;
 
 /// The API's routes with the OpenAPI document gathered from them.
-fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(analyses::start, analyses::list))
         .routes(routes!(analyses::get))
         .routes(routes!(analyses::events))
@@ -58,9 +59,19 @@ fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-        .with_state(state)
         .split_for_parts();
+    document::finish(&mut openapi);
     (router, openapi)
+}
+
+/// The OpenAPI document, as `/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, openapi) = documented();
+    (router.with_state(state), openapi)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -37,8 +37,10 @@ pub struct StepView {
     pub max_checks: u32,
 }
 
+/// A strategy's metric (`StrategyMetric` in the document: `MetricView` is a judgement).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = StrategyMetric)]
 pub struct MetricView {
     pub name: String,
     #[schema(example = "threshold")]
