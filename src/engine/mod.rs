@@ -35,6 +35,7 @@ mod replica;
 pub mod request;
 mod runner;
 mod start;
+mod waiting;
 mod workload;
 
 pub use judgement::Judged;

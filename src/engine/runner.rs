@@ -208,48 +208,7 @@ impl Runner {
         }
     }
 
-    /// Waits before trying a failing router again, serving the inbox meanwhile; false
-    /// when a message came first (the shift is queued again, to be looked at anew).
-    async fn back_off(&mut self, weight: u8, inbox: &mut Inbox) -> Result<bool, Stop> {
-        let backoff = self.backoff(self.router_failures);
-        tokio::select! {
-            () = self.inner.shutdown.cancelled() => Err(Stop),
-            () = tokio::time::sleep(backoff) => Ok(true),
-            message = inbox.recv() => {
-                self.pending.push_front(Work::Shift(weight));
-                match message {
-                    Some(message) => self.on_message(*message).await.map(|()| false),
-                    None => Err(Stop),
-                }
-            }
-        }
-    }
-
-    /// Queues `work` again after `pause`, or at once after a message, which is served
-    /// first so an operation never waits for a rollout.
-    pub(super) async fn wait_serving_inbox(
-        &mut self,
-        pause: Duration,
-        work: Work,
-        inbox: &mut Inbox,
-    ) -> Result<(), Stop> {
-        tokio::select! {
-            () = self.inner.shutdown.cancelled() => Err(Stop),
-            () = tokio::time::sleep(pause) => {
-                self.pending.push_back(work);
-                Ok(())
-            }
-            message = inbox.recv() => {
-                self.pending.push_back(work);
-                match message {
-                    Some(message) => self.on_message(*message).await,
-                    None => Err(Stop),
-                }
-            }
-        }
-    }
-
-    async fn on_message(&mut self, message: Message) -> Result<(), Stop> {
+    pub(super) async fn on_message(&mut self, message: Message) -> Result<(), Stop> {
         let event = match message.input {
             Input::Granted { epoch } => {
                 tracing::info!(epoch, "the route is ours now");
