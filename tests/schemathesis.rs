@@ -64,18 +64,18 @@ fn schemathesis(url: &str, token: &str, team: Option<&str>, extra: &[&str]) -> (
     (output.status.success(), text)
 }
 
+/// canaryd over the shipped strategies, with the three tokens' auth file in `dir`.
+async fn with_auth(dir: &Path) -> support::Canaryd {
+    let auth = auth_file(dir);
+    let strategies = Path::new(ROOT).join("strategies");
+    let extra = ["--auth-file", auth.to_str().unwrap()];
+    support::Canaryd::start(&strategies, "http://127.0.0.1:9", &extra, dir).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_answers_every_generated_request_as_its_document_says() {
     let dir = tempfile::tempdir().unwrap();
-    let auth = auth_file(dir.path());
-    let strategies = Path::new(ROOT).join("strategies");
-    let canaryd = support::Canaryd::start(
-        &strategies,
-        "http://127.0.0.1:9",
-        &["--auth-file", auth.to_str().unwrap()],
-        dir.path(),
-    )
-    .await;
+    let canaryd = with_auth(dir.path()).await;
     let url = canaryd.url("/openapi.json");
     // The admin goes first: its starts leave analyses of several teams behind, which
     // the team tokens that follow must never be shown.
@@ -95,15 +95,7 @@ async fn the_api_answers_every_generated_request_as_its_document_says() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_team_check_fails_when_another_teams_analysis_is_shown() {
     let dir = tempfile::tempdir().unwrap();
-    let auth = auth_file(dir.path());
-    let strategies = Path::new(ROOT).join("strategies");
-    let canaryd = support::Canaryd::start(
-        &strategies,
-        "http://127.0.0.1:9",
-        &["--auth-file", auth.to_str().unwrap()],
-        dir.path(),
-    )
-    .await;
+    let canaryd = with_auth(dir.path()).await;
     let started = reqwest::Client::new()
         .post(canaryd.url("/api/v1/analyses"))
         .bearer_auth("admin-token")

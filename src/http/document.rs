@@ -24,17 +24,23 @@ pub fn finish(openapi: &mut OpenApi) {
     optional_operation_bodies(openapi);
 }
 
+/// The follow-ups that are operations (POSTs with a `{reason}` body).
+fn operations() -> impl Iterator<Item = &'static str> {
+    FOLLOW_UPS
+        .into_iter()
+        .filter(|(_, _, method)| *method == "post")
+        .map(|(_, path, _)| path)
+}
+
 /// An operation's `{reason}` body may be left out; when it is given, it is an object
 /// (never `null`), which is why the handlers' type cannot say so itself.
 fn optional_operation_bodies(openapi: &mut OpenApi) {
-    for (_, path, method) in &FOLLOW_UPS[2..] {
-        let operation = openapi.paths.paths.get_mut(*path).and_then(|item| {
-            if *method == "post" {
-                item.post.as_mut()
-            } else {
-                None
-            }
-        });
+    for path in operations() {
+        let operation = openapi
+            .paths
+            .paths
+            .get_mut(path)
+            .and_then(|item| item.post.as_mut());
         if let Some(RefOr::T(body)) = operation.and_then(|op| op.request_body.as_mut()) {
             body.required = Some(Required::False);
         }
@@ -95,7 +101,8 @@ mod tests {
     #[test]
     fn operation_bodies_may_be_left_out_but_are_never_null() {
         let value = serde_json::to_value(crate::http::openapi_document()).unwrap();
-        for (_, path, _) in &FOLLOW_UPS[2..] {
+        assert_eq!(operations().count(), 6);
+        for path in operations() {
             let body = &value["paths"][path]["post"]["requestBody"];
             assert_ne!(body["required"], true, "{path}");
             let schema = &body["content"]["application/json"]["schema"];

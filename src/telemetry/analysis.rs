@@ -2,7 +2,7 @@
 
 use super::{
     CheckLabels, DurationLabels, MetricLabels, NotificationLabels, RouterLabels, ServiceLabels,
-    Telemetry, ThresholdLabels, VERDICTS, service, verdict_labels,
+    Telemetry, Text, ThresholdLabels, VERDICTS, service, verdict_labels,
 };
 use crate::domain::judge::Outcome;
 use crate::domain::record::{Analysis, CheckRecord};
@@ -34,7 +34,7 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
     fn analysis_created(&self, analysis: &Analysis, metrics: &[&str]) {
         let labels = service(analysis);
         for metric in metrics {
-            let metric = labels.metric(metric);
+            let metric = labels.metric(*metric);
             for outcome in Outcome::ALL {
                 let _ = self.checks.get_or_create(&metric.result(outcome));
             }
@@ -58,7 +58,10 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
         if let Some(first) = records.first() {
             self.check_lag.observe(first.lag_ms as f64 / 1000.0);
         }
-        let metrics: Vec<MetricLabels> = records.iter().map(|r| labels.metric(&r.metric)).collect();
+        let metrics: Vec<MetricLabels> = records
+            .iter()
+            .map(|r| labels.metric(r.metric.as_str()))
+            .collect();
         self.gauged
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -113,7 +116,7 @@ impl crate::ports::AnalysisTelemetry for Telemetry {
 const BOUNDS: [&str; 2] = ["max", "min"];
 
 impl ServiceLabels {
-    fn metric(&self, metric: &str) -> MetricLabels {
+    fn metric(&self, metric: impl Into<Text>) -> MetricLabels {
         MetricLabels {
             team: self.team.clone(),
             service: self.service.clone(),
@@ -158,7 +161,7 @@ impl Telemetry {
             .remove(&labels)
             .unwrap_or_default();
         for metric in metrics {
-            let metric = labels.metric(&metric);
+            let metric = labels.metric(metric);
             for bound in BOUNDS {
                 self.check_threshold.remove(&metric.bound(bound));
             }
