@@ -1182,6 +1182,13 @@ async fn empty_filters_are_refused_and_the_document_names_every_rule() {
         let (status, answer) = api.post(path, body).await;
         assert_eq!(status, 422, "{path} {field} = {refused:?}: {answer}");
     }
+    // A body is an object: an array is not an operation without a reason.
+    let (status, answer) = api.post("/api/v1/freezes", json!([])).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("JSON object"),
+        "{answer}"
+    );
     // `null` is "not given" for every optional field, variables included.
     let body = json!({"strategy": "search/indexer", "environment": "prod", "variables": null, "service": null});
     let (status, answer) = api.post("/api/v1/judgements", body.clone()).await;

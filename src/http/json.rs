@@ -75,7 +75,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
 }
 
 /// Parses a body, telling malformed JSON (400) from JSON that does not fit (422).
+/// Every body of the API is an object: serde would read a struct from an array too
+/// (`[]` as an operation with no reason), so anything else is refused first.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
     serde_json::from_slice(bytes).map_err(|error| {
         use serde_json::error::Category;
         match error.classify() {
