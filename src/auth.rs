@@ -81,15 +81,26 @@ pub struct Tokens {
 impl Tokens {
     /// Reads an auth file; every mistake is reported with its position.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read the auth file: {e}"),
+            }]
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses an auth file's text; `path` names it in the diagnostics.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Vec<Diagnostic>> {
         let at = |line, column, message: String| Diagnostic {
             path: path.to_path_buf(),
             line,
             column,
             message,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![at(1, 1, format!("cannot read the auth file: {e}"))])?;
-        let raw: RawAuthFile = serde_saphyr::from_str(&text).map_err(|e| {
+        let raw: RawAuthFile = serde_saphyr::from_str(text).map_err(|e| {
             let location = e.location();
             let (line, column) = location.map_or((1, 1), |l| (l.line(), l.column()));
             vec![at(line, column, e.without_snippet().to_string())]
@@ -131,6 +142,26 @@ impl Tokens {
                     format!("token name '{}' is used twice", token.name),
                 ));
             }
+            if hash == Some(EMPTY_TOKEN_SHA256) {
+                errors.push(at(
+                    line,
+                    column,
+                    format!(
+                        "token '{}': sha256 is the hash of an empty token",
+                        token.name
+                    ),
+                ));
+            }
+            if let Some(other) = entries.iter().find(|(h, _)| Some(*h) == hash) {
+                errors.push(at(
+                    line,
+                    column,
+                    format!(
+                        "token '{}': the same sha256 as token '{}'; each token must be its own",
+                        token.name, other.1.name
+                    ),
+                ));
+            }
             if let Some(hash) = hash {
                 let principal = Principal {
                     name: token.name.clone(),
@@ -159,6 +190,12 @@ impl Tokens {
         found
     }
 }
+
+/// sha256 of the empty string: such an entry would let `Authorization: Bearer ` in.
+const EMPTY_TOKEN_SHA256: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
 
 fn parse_sha256(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
@@ -205,6 +242,33 @@ mod tests {
             tokens.authenticate(&hash("s3cret-ci")).is_none(),
             "the hash itself is not a token"
         );
+    }
+
+    #[test]
+    fn an_empty_token_and_a_shared_hash_are_refused() {
+        assert_eq!(hash(""), to_hex_of(&EMPTY_TOKEN_SHA256));
+        let text = format!(
+            "tokens:\n  - name: open\n    team: payments\n    role: ci\n    sha256: {}\n  - name: a\n    team: payments\n    role: ci\n    sha256: {}\n  - name: b\n    team: search\n    role: operator\n    sha256: {}\n",
+            hash(""),
+            hash("shared"),
+            hash("shared")
+        );
+        let messages: Vec<_> = Tokens::parse(Path::new("auth.yaml"), &text)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| format!("{}:{}: {}", e.line, e.column, e.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "2:5: token 'open': sha256 is the hash of an empty token",
+                "10:5: token 'b': the same sha256 as token 'a'; each token must be its own",
+            ]
+        );
+    }
+
+    fn to_hex_of(bytes: &[u8]) -> String {
+        crate::engine::request::to_hex(bytes)
     }
 
     #[test]

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_http_query::Client;
-use prometheus_http_query::response::Data;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::domain::Timestamp;
 use crate::ports::{LabelledValue, MetricsSource, QueryError};
+
+pub mod answer;
+pub use answer::{Answer, MAX_ANSWER_BYTES, decode};
 
 #[derive(Debug, Clone)]
 pub struct PrometheusSettings {
@@ -90,13 +92,12 @@ impl Prometheus {
         })
     }
 
-    async fn query(&self, query: &str, at: Option<Timestamp>) -> Result<Data, QueryError> {
+    async fn query(&self, query: &str, at: Option<Timestamp>) -> Result<Answer, QueryError> {
         let mut request = self.client.query(query).timeout(self.timeout_ms());
         if let Some(at) = at {
             request = request.at(at.timestamp());
         }
-        let response = request.post().await.map_err(describe)?;
-        Ok(response.into_inner().0)
+        read(request.post_raw().await.map_err(unreachable)?).await
     }
 
     fn timeout_ms(&self) -> i64 {
@@ -104,11 +105,33 @@ impl Prometheus {
     }
 }
 
-fn describe(error: prometheus_http_query::Error) -> QueryError {
-    match error {
-        prometheus_http_query::Error::Prometheus(_) => QueryError::Refused(error.to_string()),
-        other => QueryError::Unreachable(other.to_string()),
+fn unreachable(error: prometheus_http_query::Error) -> QueryError {
+    QueryError::Unreachable(error.to_string())
+}
+
+/// Reads an answer of at most [`MAX_ANSWER_BYTES`] and decodes it.
+async fn read(mut response: reqwest::Response) -> Result<Answer, QueryError> {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| QueryError::Unreachable(format!("reading the answer: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(QueryError::Shape(format!(
+                "the answer is larger than {} MiB; aggregate the query",
+                MAX_ANSWER_BYTES >> 20
+            )));
+        }
+        body.extend_from_slice(&chunk);
     }
+    decode(status.as_u16(), content_type.as_deref(), &body)
 }
 
 #[async_trait]
@@ -118,37 +141,11 @@ impl MetricsSource for Prometheus {
         query: &str,
         at: Option<Timestamp>,
     ) -> Result<Vec<LabelledValue>, QueryError> {
-        match self.query(query, at).await? {
-            Data::Scalar(sample) => Ok(vec![(Default::default(), sample.value())]),
-            Data::Vector(series) => Ok(series
-                .iter()
-                .map(|s| {
-                    let labels = s
-                        .metric()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    (labels, s.sample().value())
-                })
-                .collect()),
-            Data::Matrix(_) => Err(QueryError::Shape(
-                "the query returned a range vector; a check needs an instant value".into(),
-            )),
-        }
+        answer::vector(self.query(query, at).await?)
     }
 
     async fn instant(&self, query: &str, at: Option<Timestamp>) -> Result<Option<f64>, QueryError> {
-        match self.query(query, at).await? {
-            Data::Scalar(sample) => Ok(Some(sample.value())),
-            Data::Vector(series) => match series.as_slice() {
-                [] => Ok(None),
-                [one] => Ok(Some(one.sample().value())),
-                many => Err(several_series(many.len())),
-            },
-            Data::Matrix(_) => Err(QueryError::Shape(
-                "the query returned a range vector; a check needs an instant value".into(),
-            )),
-        }
+        answer::instant(self.query(query, at).await?)
     }
 
     async fn range(
@@ -164,26 +161,11 @@ impl MetricsSource for Prometheus {
             .client
             .query_range(query, start_seconds, end_seconds, step.as_secs_f64())
             .timeout(self.timeout_ms())
-            .post()
+            .post_raw()
             .await
-            .map_err(describe)?;
-        match response.data() {
-            Data::Matrix(series) => match series.as_slice() {
-                [] => Ok(Vec::new()),
-                [one] => Ok(one.samples().iter().map(|s| s.value()).collect()),
-                many => Err(several_series(many.len())),
-            },
-            _ => Err(QueryError::Shape(
-                "a range query did not return a matrix".into(),
-            )),
-        }
+            .map_err(unreachable)?;
+        answer::range(read(response).await?)
     }
-}
-
-fn several_series(count: usize) -> QueryError {
-    QueryError::Shape(format!(
-        "the query returned {count} series; a check needs exactly one: aggregate it (e.g. sum(...) or max(...))"
-    ))
 }
 
 /// Standard base64 (RFC 4648) for basic auth, to avoid a dependency for six lines.

@@ -266,9 +266,14 @@ pub fn run() -> anyhow::Result<()> {
         .take(MAX_INPUT_BYTES)
         .read_to_string(&mut input)
         .context("reading the request from stdin")?;
-    let request: JudgeRequest = serde_json::from_str(&input)
-        .context("the request on stdin is not a valid judge request")?;
-    let response = JudgeResponse::from(evaluate(request)?);
+    let response = answer(&input)?;
     println!("{}", serde_json::to_string(&response)?);
     Ok(())
+}
+
+/// Judges one request given as JSON text.
+pub fn answer(input: &str) -> anyhow::Result<JudgeResponse> {
+    let request: JudgeRequest =
+        serde_json::from_str(input).context("the request on stdin is not a valid judge request")?;
+    Ok(JudgeResponse::from(evaluate(request)?))
 }

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 mod backtest;
 mod check;
 mod client;
-mod judge;
+pub mod judge;
 mod reload;
 pub mod serve;
 mod validate;

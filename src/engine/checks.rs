@@ -217,31 +217,30 @@ async fn gather(
     metric: &MetricCheck,
     context: &QueryContext<'_>,
 ) -> (Vec<String>, Result<Measurement, QueryError>) {
-    let rendered: Result<Vec<String>, QueryError> = match &metric.judge {
-        JudgeSpec::Threshold { query, .. } => {
-            vec![context.render(query, "canary")].into_iter().collect()
-        }
-        JudgeSpec::CompareStable { query, .. } | JudgeSpec::MannWhitney { query, .. } => vec![
-            context.render(query, "canary"),
-            context.render(query, "stable"),
-        ]
-        .into_iter()
-        .collect(),
-        JudgeSpec::Sequential {
-            errors, requests, ..
-        } => vec![
-            context.render(errors, "canary"),
-            context.render(requests, "canary"),
-        ]
-        .into_iter()
-        .collect(),
-    };
+    let rendered = render_metric(&metric.judge, context);
     let queries = match rendered {
         Ok(queries) => queries,
         Err(error) => return (Vec::new(), Err(error)),
     };
     let measured = measure(source, &metric.judge, &queries, context).await;
     (queries, measured)
+}
+
+/// A metric's queries as a check sends them: canary (and stable) tracks.
+fn render_metric(spec: &JudgeSpec, context: &QueryContext<'_>) -> Result<Vec<String>, QueryError> {
+    let queries: Vec<(&Template, &str)> = match spec {
+        JudgeSpec::Threshold { query, .. } => vec![(query, "canary")],
+        JudgeSpec::CompareStable { query, .. } | JudgeSpec::MannWhitney { query, .. } => {
+            vec![(query, "canary"), (query, "stable")]
+        }
+        JudgeSpec::Sequential {
+            errors, requests, ..
+        } => vec![(errors, "canary"), (requests, "canary")],
+    };
+    queries
+        .into_iter()
+        .map(|(template, track)| context.render(template, track))
+        .collect()
 }
 
 async fn measure(

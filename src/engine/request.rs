@@ -45,7 +45,6 @@ fn invalid(field: &str, message: impl Into<String>) -> InvalidRequest {
     }
 }
 
-/// Characters allowed in values that end up inside PromQL strings and router names.
 /// A map that may be given as `null`, as any other optional field may.
 pub fn null_is_none<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
 where
@@ -55,6 +54,7 @@ where
     Ok(value.unwrap_or_default())
 }
 
+/// Characters allowed in values that end up inside PromQL strings and router names.
 fn safe_value(value: &str, max_len: usize) -> bool {
     !value.is_empty()
         && value.len() <= max_len
@@ -64,7 +64,8 @@ fn safe_value(value: &str, max_len: usize) -> bool {
         && !value.starts_with(' ')
 }
 
-fn name_like(value: &str, max_len: usize) -> bool {
+/// Letters, digits, '-', '_' or '.': a service or environment name.
+pub fn name_like(value: &str, max_len: usize) -> bool {
     !value.is_empty()
         && value.len() <= max_len
         && value

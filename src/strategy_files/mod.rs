@@ -183,7 +183,8 @@ pub fn parse_strategy_linted(
     (parsed, d.warnings)
 }
 
-fn load_templates(root: &Path, errors: &mut Vec<Diagnostic>) -> TemplateCatalog {
+/// The shared templates of a strategies folder (`<root>/_templates`); errors go to `errors`.
+pub fn load_templates(root: &Path, errors: &mut Vec<Diagnostic>) -> TemplateCatalog {
     let mut catalog = TemplateCatalog::default();
     let dir = root.join(TEMPLATES_DIR);
     if let Ok(files) = sorted_entries(&dir) {

@@ -38,9 +38,12 @@ pub struct RawMetadata {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawSpec {
-    #[schemars(with = "String", length(min = 1))]
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9._-]{1,128}$"))]
     pub service: S<String>,
-    #[schemars(with = "Option<String>")]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    )]
     pub namespace: Option<S<String>>,
     #[schemars(with = "RawRouter")]
     pub router: S<RawRouter>,

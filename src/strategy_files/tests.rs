@@ -485,3 +485,28 @@ fn a_workload_defaults_to_the_strategy_namespace_and_kubernetes_deadline() {
     );
     assert_eq!(target.canary_service.as_deref(), Some("web-canary"));
 }
+
+#[test]
+fn a_service_or_namespace_that_no_request_could_use_is_refused() {
+    // Found by fuzzing: the default service skipped the webhook's rule, so the strategy
+    // loaded and then refused every start that did not name another service.
+    assert_eq!(
+        errors_after("service: checkout-api", "service: checkout-a[i"),
+        ["7:12: service 'checkout-a[i': letters, digits, '-', '_' or '.', at most 128"]
+    );
+    assert_eq!(
+        errors_after(
+            "service: checkout-api",
+            "service: checkout-api\n  namespace: 'x\"} or vector(1) #'"
+        ),
+        [
+            "8:14: namespace 'x\"} or vector(1) #' is not a Kubernetes namespace name: lower-case letters, digits and '-', at most 63"
+        ]
+    );
+    let fine = VALID.replacen(
+        "service: checkout-api",
+        "service: checkout_api.v2\n  namespace: shop-eu1",
+        1,
+    );
+    assert_eq!(parse(&fine).unwrap().namespace, "shop-eu1");
+}

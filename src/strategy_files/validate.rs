@@ -92,11 +92,11 @@ fn spec(
 ) -> Option<Strategy> {
     let variables = declared_variables(d, spec.variables.as_ref());
     let known = |name: &str| BUILTIN_VARIABLES.contains(&name) || variables.contains_key(name);
-    let service = non_empty(d, &spec.service, "service");
+    let service = service_name(d, &spec.service);
     let namespace = spec
         .namespace
         .as_ref()
-        .map_or("default".to_string(), |n| n.value.clone());
+        .map_or("default".to_string(), |n| namespace_name(d, n));
     let interval = duration(d, &spec.interval, "interval");
     let window = match &spec.window {
         Some(window) => duration(d, window, "window"),
@@ -190,6 +190,39 @@ pub fn non_empty(d: &mut FileDiagnostics, value: &Spanned<String>, field: &str) 
         return None;
     }
     Some(value.value.clone())
+}
+
+/// `spec.service` is the default `{{service}}`: it must pass the rule a webhook's
+/// `service` passes, or no request could use the strategy as written.
+fn service_name(d: &mut FileDiagnostics, value: &Spanned<String>) -> Option<String> {
+    let service = non_empty(d, value, "service")?;
+    if !crate::engine::request::name_like(&service, 128) {
+        d.error(
+            &value.referenced,
+            format!("service '{service}': letters, digits, '-', '_' or '.', at most 128"),
+        );
+        return None;
+    }
+    Some(service)
+}
+
+/// `spec.namespace` renders into queries as `{{namespace}}`: a Kubernetes namespace
+/// name (RFC 1123 label), nothing that could end a PromQL string.
+fn namespace_name(d: &mut FileDiagnostics, value: &Spanned<String>) -> String {
+    let name = &value.value;
+    let valid = (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid {
+        d.error(
+            &value.referenced,
+            format!("namespace '{name}' is not a Kubernetes namespace name: lower-case letters, digits and '-', at most 63"),
+        );
+    }
+    name.clone()
 }
 
 /// Parses a humantime duration (`30s`, `1m30s`) of at least one second.

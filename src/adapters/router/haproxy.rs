@@ -101,27 +101,13 @@ impl Haproxy {
     async fn set_server_weight(&self, server: &str, weight: u8) -> Result<(), RouterError> {
         let line = format!("set server {}/{server} weight {weight}", self.backend);
         let reply = self.command(&line).await?;
-        if reply.trim().is_empty() {
-            Ok(())
-        } else {
-            Err(RouterError::Refused(format!(
-                "HAProxy refused '{line}': {}",
-                reply.trim()
-            )))
-        }
+        set_reply(&line, &reply)
     }
 
-    /// `get weight b/s` answers `10 (initial 1)`.
     async fn server_weight(&self, server: &str) -> Result<u32, RouterError> {
         let line = format!("get weight {}/{server}", self.backend);
         let reply = self.command(&line).await?;
-        reply
-            .split_whitespace()
-            .next()
-            .and_then(|first| first.parse().ok())
-            .ok_or_else(|| {
-                RouterError::Refused(format!("HAProxy answered {:?} to '{line}'", reply.trim()))
-            })
+        weight_reply(&line, &reply)
     }
 
     async fn weights(&self) -> Result<(u32, u32), RouterError> {
@@ -130,6 +116,48 @@ impl Haproxy {
             self.server_weight(&self.canary_server).await?,
         ))
     }
+}
+
+/// HAProxy answers a `set server … weight` it applied with an empty line; anything
+/// else is its refusal.
+pub fn set_reply(command: &str, reply: &str) -> Result<(), RouterError> {
+    if reply.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(RouterError::Refused(format!(
+            "HAProxy refused '{command}': {}",
+            printable(reply)
+        )))
+    }
+}
+
+/// `get weight b/s` answers `10 (initial 1)`: the current weight, 0..=256.
+pub fn weight_reply(command: &str, reply: &str) -> Result<u32, RouterError> {
+    let mut words = reply.split_whitespace();
+    let weight = words.next().and_then(|first| first.parse().ok());
+    let initial = words.next().is_none_or(|w| w.starts_with("(initial"));
+    match weight {
+        Some(weight) if weight <= 256 && initial => Ok(weight),
+        _ => Err(RouterError::Refused(format!(
+            "HAProxy answered {} to '{command}'",
+            printable(reply)
+        ))),
+    }
+}
+
+/// A reply as it may go into an error: trimmed, quoted with control characters
+/// escaped, and at most about 200 bytes however it is escaped.
+fn printable(reply: &str) -> String {
+    let mut shown = String::from('"');
+    for c in reply.trim().chars() {
+        if shown.len() >= 200 {
+            shown.push('…');
+            break;
+        }
+        shown.extend(c.escape_debug());
+    }
+    shown.push('"');
+    shown
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
@@ -183,6 +211,37 @@ impl TrafficRouter for Haproxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weight_replies_are_read_and_anything_else_is_a_refusal() {
+        let command = "get weight demo/canary";
+        assert_eq!(weight_reply(command, "10 (initial 1)\n").unwrap(), 10);
+        assert_eq!(weight_reply(command, "0").unwrap(), 0);
+        for reply in [
+            "",
+            "No such server.\n",
+            "300 (initial 1)",
+            "-1",
+            "7 apples",
+            "\u{1b}[31m",
+        ] {
+            let error = weight_reply(command, reply).unwrap_err();
+            assert_eq!(error.metric_label(), "refused", "{reply:?}");
+            assert!(error.to_string().contains(command), "{error}");
+        }
+        for long in ["x".repeat(1000), "\u{1c}".repeat(1000)] {
+            let error = weight_reply(command, &long).unwrap_err().to_string();
+            assert!(error.len() < 300 && error.contains('…'), "{error}");
+        }
+        assert!(set_reply("set server demo/canary weight 5", "\n").is_ok());
+        let refused = set_reply("set server demo/canary weight 5", "No such backend.\n");
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .ends_with("\"No such backend.\"")
+        );
+    }
 
     #[test]
     fn names_that_could_inject_commands_are_refused() {

@@ -326,7 +326,10 @@ impl Transition {
         }
     }
 
+    /// A check without data breaks the step's evidence: the passes a step needs must
+    /// follow one another, so promotion never rests on checks with a gap between them.
     fn missing_data(&mut self, why: String) {
+        self.state.passed_in_step = 0;
         self.state.consecutive_inconclusive += 1;
         let limit = self.state.plan.inconclusive_limit;
         let count = self.state.consecutive_inconclusive;

@@ -224,6 +224,20 @@ fn never_promotes_while_checks_are_inconclusive() {
 }
 
 #[test]
+fn a_step_passes_only_on_passing_checks_without_a_gap_in_the_data() {
+    let mut p = plan(&[50, 100]);
+    p.steps[0].checks = 2;
+    let mut h = Harness::started(p);
+    h.check(&[pass()]);
+    h.check(&[query_error()]);
+    h.check(&[pass()]);
+    assert_eq!(h.state.step_index, 0, "a pass, a gap, a pass: still at 50%");
+    h.check(&[pass()]);
+    assert_eq!(h.state.step_index, 1);
+    assert_eq!(h.weights_asked(), [50, 100]);
+}
+
+#[test]
 fn rolls_back_once_inconclusive_checks_exceed_the_limit() {
     let mut h = Harness::started(plan(&[50, 100]));
     h.checks(3, no_data());
