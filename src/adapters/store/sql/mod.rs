@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::SecondsFormat;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor, Row, Transaction};
 
 use super::process_lock::ProcessLock;
 use crate::domain::Timestamp;
@@ -23,6 +23,8 @@ mod group;
 mod history;
 mod leases;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -142,35 +144,68 @@ fn target(url: &str) -> Result<Target, StoreError> {
     })
 }
 
-/// SQLite through `Any`, with the pragmas a durable store needs on every connection.
-async fn sqlite_pool(url: &str, on_disk: bool) -> Result<AnyPool, sqlx::Error> {
-    // An in-memory database is one connection's: keep exactly one open, forever.
-    AnyPoolOptions::new()
-        .max_connections(if on_disk { 4 } else { 1 })
-        .min_connections(if on_disk { 0 } else { 1 })
+/// The pragmas a durable store needs on every SQLite connection.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+];
+
+/// SQLite through `Any`, with `pragmas` run on every connection.
+async fn sqlite_pool(
+    url: &str,
+    on_disk: bool,
+    pragmas: Vec<String>,
+) -> Result<AnyPool, sqlx::Error> {
+    let options = AnyPoolOptions::new()
         .idle_timeout(None)
         .max_lifetime(None)
-        .after_connect(|connection, _| {
+        .after_connect(move |connection, _| {
+            let pragmas = pragmas.clone();
             Box::pin(async move {
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = FULL",
-                    "PRAGMA busy_timeout = 5000",
-                    "PRAGMA foreign_keys = ON",
-                ] {
-                    connection.execute(pragma).await?;
+                for pragma in pragmas {
+                    connection.execute(AssertSqlSafe(pragma)).await?;
                 }
                 Ok(())
             })
-        })
+        });
+    if !on_disk {
+        // An in-memory database is one connection's: keep exactly one open, forever.
+        return options
+            .max_connections(1)
+            .min_connections(1)
+            .connect(url)
+            .await;
+    }
+    options
+        .max_connections(4)
+        .min_connections(0)
+        .after_release(|connection, _| Box::pin(outside_transaction(connection)))
         .connect(url)
         .await
+}
+
+/// Whether a connection handed back may be pooled again: only outside any transaction.
+/// On a full disk or an I/O error SQLite rolls the transaction back by itself, sqlx
+/// still counts it open, the ROLLBACK it sends when the transaction is dropped fails,
+/// and every later BEGIN on that connection would be refused, for ever. Such a
+/// connection is closed instead, and the pool opens a fresh one.
+async fn outside_transaction(connection: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    // The round trip runs after the ROLLBACK a dropped transaction queued.
+    connection.ping().await?;
+    Ok(!connection.is_in_transaction())
 }
 
 impl SqlStore {
     /// Opens (creating if needed) `sqlite://PATH`, `postgres://...` or `memory:` (a
     /// SQLite database that lives as long as the store) and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, Vec::new()).await
+    }
+
+    /// `connect`, with `extra` pragmas run on every SQLite connection after canaryd's.
+    async fn connect_with(url: &str, extra: Vec<String>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (pool, dialect, lock) = match target(url)? {
             Target::Sqlite {
@@ -178,7 +213,9 @@ impl SqlStore {
                 file,
             } => {
                 let lock = file.as_deref().map(ProcessLock::acquire).transpose()?;
-                let pool = sqlite_pool(&sqlite_url, file.is_some())
+                let pragmas = SQLITE_PRAGMAS.iter().map(|p| p.to_string());
+                let pragmas = pragmas.chain(extra).collect();
+                let pool = sqlite_pool(&sqlite_url, file.is_some(), pragmas)
                     .await
                     .map_err(|e| backend(format!("cannot open {url}: {e}")))?;
                 (pool, Dialect::Sqlite, lock)
