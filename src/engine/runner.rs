@@ -3,7 +3,9 @@
 //! A transition is stored before any of its commands runs. When it cannot be stored
 //! (shutdown, the store failing, or the lease gone to another replica) the task stops
 //! where it stands, and its queued commands are dropped: the stored state is the truth
-//! the analysis resumes from.
+//! the analysis resumes from. One exception: a transition that takes the canary's
+//! traffic away (a rollback, an abort) sets weight 0 through the fence while the store
+//! refuses it, and waits in memory until the store takes it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -275,7 +277,10 @@ impl Runner {
         }
         let before = self.analysis.state.status;
         let change = change_of(&commands, checks, now);
-        self.store_transition(state, &change).await?;
+        let withdraws = commands
+            .iter()
+            .any(|command| matches!(command, Command::SetWeight { weight: 0 }));
+        self.store_transition(state, &change, withdraws).await?;
         self.after_transition(before);
         for command in commands {
             match command {
@@ -291,11 +296,13 @@ impl Runner {
 
     /// Makes `state` the analysis's own once it is stored. The usual transition is
     /// stored in place, with no copy of the analysis; a terminal analysis coming back
-    /// (a retry) must first take its route over again.
+    /// (a retry) must first take its route over again. A transition that `withdraws`
+    /// the canary's traffic is not held back by a store that refuses it.
     async fn store_transition(
         &mut self,
         state: crate::domain::analysis::AnalysisState,
         change: &Change,
+        withdraws: bool,
     ) -> Result<(), Failure> {
         let before = self.analysis.state.status;
         if before.is_terminal() && !state.status.is_terminal() {
@@ -306,7 +313,12 @@ impl Runner {
             return Ok(());
         }
         let previous = std::mem::replace(&mut self.analysis.state, state);
-        if let Err(stop) = self.persist(&self.analysis, change).await {
+        let stored = if withdraws {
+            self.persist_withdrawal(change).await
+        } else {
+            self.persist(&self.analysis, change).await
+        };
+        if let Err(stop) = stored {
             self.analysis.state = previous;
             return Err(stop.into());
         }

@@ -163,6 +163,39 @@ impl PostgresServer {
         );
         format!("postgres://canaryd@127.0.0.1:{}/{name}", self.port)
     }
+
+    /// Runs each statement through `psql`, one at a time, outside any transaction.
+    pub fn sql(&self, statements: &[&str]) {
+        let port = self.port.to_string();
+        let mut args = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "canaryd",
+            "-d",
+            "postgres",
+        ];
+        args.push("-v");
+        args.push("ON_ERROR_STOP=1");
+        for statement in statements {
+            args.push("-c");
+            args.push(statement);
+        }
+        run(&self.bin.join("psql"), &args);
+    }
+
+    /// Makes every transaction read-only from now on, in every session, as a database
+    /// on a full disk or demoted to a standby refuses writes; `false` undoes it.
+    pub fn set_read_only(&self, read_only: bool) {
+        let setting = if read_only {
+            "ALTER SYSTEM SET default_transaction_read_only = on"
+        } else {
+            "ALTER SYSTEM RESET default_transaction_read_only"
+        };
+        self.sql(&[setting, "SELECT pg_reload_conf()"]);
+    }
 }
 
 impl Drop for PostgresServer {
