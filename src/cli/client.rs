@@ -1,22 +1,20 @@
-//! `canaryd status ID` and `canaryd wait ID`: the API from a CI job. `wait` prints each
-//! change and exits 0 when the analysis is DEPLOYED, 1 when it ended any other way.
+//! `canaryd status ID` and `canaryd wait ID`: where an analysis stands. `wait` prints
+//! each change and exits 0 when the analysis is DEPLOYED, 1 when it ended any other way.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde_json::Value;
+
+use super::api::{Connection, print_json};
+use super::table;
 
 #[derive(Debug, clap::Args)]
 pub struct ClientArgs {
     /// The analysis id.
     pub id: String,
-    /// canaryd's base URL.
-    #[arg(long, env = "CANARYD_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Bearer token, when canaryd has an auth file.
-    #[arg(long, env = "CANARYD_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub connection: Connection,
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,40 +30,16 @@ pub struct WaitArgs {
 }
 
 async fn fetch(args: &ClientArgs) -> anyhow::Result<Value> {
-    let url = format!(
-        "{}/api/v1/analyses/{}",
-        args.url.trim_end_matches('/'),
-        args.id
-    );
-    let mut request = reqwest::Client::new()
-        .get(&url)
-        .timeout(Duration::from_secs(10));
-    if let Some(token) = &args.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach canaryd at {}", args.url))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .context("canaryd answered something that is not JSON")?;
-    if !status.is_success() {
-        bail!(
-            "{}: {}",
-            status,
-            body["message"].as_str().unwrap_or("no message")
-        );
-    }
-    Ok(body)
+    let path = format!("/api/v1/analyses/{}", args.id);
+    args.connection.get(&path, &[]).await
 }
 
-fn summary(analysis: &Value) -> String {
+/// One line: status, step, canary weight and, once it says more than the step, the reason.
+pub fn summary(analysis: &Value, colour: bool) -> String {
     let status = analysis["status"].as_str().unwrap_or("?");
     let position = format!(
-        "{status} step {}/{} canary {}%",
+        "{} step {}/{} canary {}%",
+        table::status(status, colour),
         analysis["step"],
         analysis["steps"].as_array().map_or(0, Vec::len),
         analysis["canaryWeight"]
@@ -79,18 +53,28 @@ fn summary(analysis: &Value) -> String {
 
 pub async fn status(args: ClientArgs) -> anyhow::Result<ExitCode> {
     let analysis = fetch(&args).await?;
-    println!("{}", summary(&analysis));
+    if args.connection.json {
+        print_json(&analysis);
+    } else {
+        println!("{}", summary(&analysis, table::colour()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// With `--json`, one compact JSON line per change (the analysis as canaryd shows it).
 pub async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + args.timeout;
+    let json = args.client.connection.json;
     let mut last = String::new();
     loop {
         let analysis = fetch(&args.client).await?;
-        let line = summary(&analysis);
+        let line = summary(&analysis, false);
         if line != last {
-            println!("{line}");
+            if json {
+                println!("{}", serde_json::to_string(&analysis).unwrap_or_default());
+            } else {
+                println!("{}", summary(&analysis, table::colour()));
+            }
             last = line;
         }
         if let Some(verdict) = analysis["verdict"].as_str() {

@@ -4,12 +4,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analyses;
+mod api;
 mod backtest;
 mod check;
 mod client;
+mod environments;
 pub mod judge;
 mod reload;
 pub mod serve;
+mod table;
 mod validate;
 
 #[derive(Debug, Parser)]
@@ -25,10 +29,32 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Check strategy files; prints every error as path:line:col: message.
     Validate(validate::ValidateArgs),
+    /// Start an analysis of a new version, as the CI webhook does.
+    Start(analyses::StartArgs),
+    /// List analyses, newest first.
+    List(analyses::ListArgs),
     /// Print where an analysis stands.
     Status(client::ClientArgs),
     /// Follow an analysis until it ends: exit 0 when DEPLOYED, 1 otherwise.
     Wait(client::WaitArgs),
+    /// Stop an analysis's checks where it stands.
+    Pause(analyses::OperateArgs),
+    /// Let a paused analysis go on.
+    Resume(analyses::OperateArgs),
+    /// Send all traffic to the canary now (overrides a gate).
+    Promote(analyses::OperateArgs),
+    /// Send all traffic back to stable, ending as ROLLED_BACK.
+    Rollback(analyses::OperateArgs),
+    /// Stop an analysis, traffic back to stable, ending as CANCELLED.
+    Abort(analyses::OperateArgs),
+    /// Run a FAILED or ROLLED_BACK analysis again from its first step.
+    Retry(analyses::OperateArgs),
+    /// What ran in an environment, newest first.
+    History(environments::HistoryArgs),
+    /// Freeze an environment: its new analyses wait as PENDING (admin).
+    Freeze(environments::FreezeArgs),
+    /// Lift a freeze (admin).
+    Unfreeze(environments::UnfreezeArgs),
     /// Judge data offline: a JSON request on stdin, the judgement as JSON on stdout.
     Judge,
     /// Preflight: run every query of a strategy against Prometheus now and report what
@@ -45,20 +71,38 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let block_on =
+        |work| -> anyhow::Result<ExitCode> { tokio::runtime::Runtime::new()?.block_on(work) };
     match cli.command {
-        Command::Serve(args) => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(serve::run(args))
-        }
+        Command::Serve(args) => tokio::runtime::Runtime::new()?.block_on(serve::run(args)),
         Command::Validate(args) => validate::run(args),
-        Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(client::status(args)),
-        Command::Wait(args) => tokio::runtime::Runtime::new()?.block_on(client::wait(args)),
         Command::Judge => judge::run().map(|()| ExitCode::SUCCESS),
-        Command::Check(args) => tokio::runtime::Runtime::new()?.block_on(check::run(args)),
-        Command::Backtest(args) => tokio::runtime::Runtime::new()?.block_on(backtest::run(args)),
         Command::Schema { kind } => {
             print!("{}", crate::strategy_files::schema::text(kind));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => tokio::runtime::Runtime::new()?.block_on(check::run(args)),
+        Command::Backtest(args) => tokio::runtime::Runtime::new()?.block_on(backtest::run(args)),
+        client_command => block_on(Box::pin(client(client_command))),
+    }
+}
+
+/// The commands that talk to a running canaryd.
+async fn client(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Start(args) => analyses::start(args).await,
+        Command::List(args) => analyses::list(args).await,
+        Command::Status(args) => client::status(args).await,
+        Command::Wait(args) => client::wait(args).await,
+        Command::Pause(args) => analyses::operate("pause", args).await,
+        Command::Resume(args) => analyses::operate("resume", args).await,
+        Command::Promote(args) => analyses::operate("promote", args).await,
+        Command::Rollback(args) => analyses::operate("rollback", args).await,
+        Command::Abort(args) => analyses::operate("abort", args).await,
+        Command::Retry(args) => analyses::operate("retry", args).await,
+        Command::History(args) => environments::history(args).await,
+        Command::Freeze(args) => environments::freeze(args).await,
+        Command::Unfreeze(args) => environments::unfreeze(args).await,
+        other => anyhow::bail!("{other:?} does not talk to canaryd"),
     }
 }

@@ -1,0 +1,338 @@
+//! The commands for people and CI against a real canaryd: each one's text and `--json`
+//! output, its effect seen through the API, and canaryd's own message with a non-zero
+//! exit when it refuses.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::*;
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    fn json(self) -> Value {
+        let stdout = self.ok();
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+}
+
+/// `canaryd ARGS` against `canaryd`, with `token` as `CANARYD_TOKEN` if given.
+fn cli(canaryd: &Canaryd, token: Option<&str>, args: &[&str]) -> Ran {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_canaryd"));
+    command
+        .args(args)
+        .env("CANARYD_URL", canaryd.url(""))
+        .env_remove("CANARYD_TOKEN");
+    if let Some(token) = token {
+        command.env("CANARYD_TOKEN", token);
+    }
+    let output = command.output().unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn server(extra: &[&str]) -> (Canaryd, tempfile::TempDir, tempfile::TempDir) {
+    let strategies = decide_only_strategies();
+    let logs = tempfile::tempdir().unwrap();
+    let canaryd = Canaryd::start(strategies.path(), "http://127.0.0.1:9", extra, logs.path()).await;
+    (canaryd, strategies, logs)
+}
+
+async fn wait_status(canaryd: &Canaryd, id: &str, status: &str) {
+    wait_for(
+        &format!("{id} {status}"),
+        Duration::from_secs(20),
+        || async { (canaryd.analysis(id).await["status"] == status).then_some(()) },
+    )
+    .await;
+}
+
+fn start(canaryd: &Canaryd, tag: &str) -> String {
+    let started = cli(
+        canaryd,
+        None,
+        &[
+            "start",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            tag,
+            "--json",
+        ],
+    );
+    started.json()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_list_status_and_every_operation_with_its_reason() {
+    let (canaryd, _strategies, _logs) = server(&[]).await;
+    let text = cli(
+        &canaryd,
+        None,
+        &[
+            "start",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            "1.0.0",
+            "--git-commit",
+            "abc1234",
+            "--var",
+            "unused=1",
+            "--idempotency-key",
+            "ci-run-1",
+        ],
+    );
+    // A strategy without that variable refuses it, naming it.
+    assert_ne!(text.code, 0);
+    assert!(
+        text.stderr.contains("422") && text.stderr.contains("unused"),
+        "{}",
+        text.stderr
+    );
+
+    let text = cli(
+        &canaryd,
+        None,
+        &[
+            "start",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            "1.0.0",
+            "--git-commit",
+            "abc1234",
+            "--idempotency-key",
+            "ci-run-1",
+        ],
+    )
+    .ok();
+    let id = text.split_whitespace().nth(1).unwrap().to_string();
+    assert!(text.starts_with(&format!("started {id} ")), "{text}");
+    assert!(text.contains(&format!("canaryd wait {id}")), "{text}");
+    assert!(!text.contains('\x1b'), "no colour off a terminal: {text:?}");
+    let again = cli(
+        &canaryd,
+        None,
+        &[
+            "start",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            "1.0.0",
+            "--git-commit",
+            "abc1234",
+            "--idempotency-key",
+            "ci-run-1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        again.json()["id"],
+        id.as_str(),
+        "the key makes a retry the same start"
+    );
+    wait_status(&canaryd, &id, "RUNNING").await;
+
+    let listed = cli(&canaryd, None, &["list"]).ok();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].contains("STATUS"),
+        "{listed}"
+    );
+    let column = lines[0].find("STATUS").unwrap();
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&id))
+        .expect("the analysis is listed");
+    assert_eq!(&row[column..column + 7], "RUNNING", "{listed}");
+    assert!(
+        row.contains("shop/web") && row.contains("1.0.0") && row.contains("25%"),
+        "{row}"
+    );
+    let listed = cli(&canaryd, None, &["list", "--status", "RUNNING", "--json"]).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let status = cli(&canaryd, None, &["status", &id]).ok();
+    assert!(
+        status.starts_with("RUNNING step 1/1 canary 25%"),
+        "{status}"
+    );
+    assert_eq!(
+        cli(&canaryd, None, &["status", &id, "--json"]).json()["id"],
+        id.as_str()
+    );
+
+    for (operation, reason, status) in [
+        ("pause", "looking at a graph", "PAUSED"),
+        ("resume", "graph is fine", "RUNNING"),
+        ("rollback", "customer reports", "ROLLED_BACK"),
+        ("retry", "was a false alarm", "RUNNING"),
+        ("promote", "release now", "DEPLOYED"),
+    ] {
+        let answer = cli(
+            &canaryd,
+            None,
+            &[operation, &id, "--reason", reason, "--json"],
+        )
+        .json();
+        assert_eq!(answer["id"], id.as_str(), "{operation}");
+        wait_status(&canaryd, &id, status).await;
+        let events = canaryd.get(&format!("/api/v1/analyses/{id}/events")).await;
+        assert!(events.to_string().contains(reason), "{operation}: {events}");
+    }
+
+    let other = start(&canaryd, "1.0.1");
+    wait_status(&canaryd, &other, "RUNNING").await;
+    let aborted = cli(
+        &canaryd,
+        None,
+        &["abort", &other, "--reason", "wrong build"],
+    )
+    .ok();
+    assert!(
+        aborted.contains("wrong build") || aborted.starts_with("CANCELLED"),
+        "{aborted}"
+    );
+    wait_status(&canaryd, &other, "CANCELLED").await;
+
+    // Refusals: canaryd's message, and a non-zero exit.
+    let refused = cli(&canaryd, None, &["pause", &other, "--reason", "too late"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("409"), "{}", refused.stderr);
+    let missing = cli(&canaryd, None, &["status", "no-such-analysis"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("404") && missing.stderr.contains("no-such-analysis"),
+        "{}",
+        missing.stderr
+    );
+    let no_reason = cli(&canaryd, None, &["rollback", &other]);
+    assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
+    assert!(
+        no_reason.stderr.contains("--reason"),
+        "{}",
+        no_reason.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_freeze_and_unfreeze() {
+    let (canaryd, _strategies, _logs) = server(&[]).await;
+    let frozen = cli(
+        &canaryd,
+        None,
+        &["freeze", "prod", "--reason", "holiday", "--json"],
+    )
+    .json();
+    let freeze = frozen["id"].as_str().unwrap().to_string();
+    let waiting = start(&canaryd, "2.0.0");
+    let status = cli(&canaryd, None, &["status", &waiting]).ok();
+    assert!(
+        status.starts_with("PENDING"),
+        "a frozen environment holds it: {status}"
+    );
+
+    let text = cli(&canaryd, None, &["unfreeze", &freeze]).ok();
+    assert_eq!(text.trim(), format!("lifted {freeze}"));
+    wait_status(&canaryd, &waiting, "RUNNING").await;
+    let again = cli(&canaryd, None, &["unfreeze", &freeze]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("404"), "{}", again.stderr);
+    let text = cli(
+        &canaryd,
+        None,
+        &["freeze", "staging", "--reason", "migration"],
+    )
+    .ok();
+    assert!(text.starts_with("froze staging ("), "{text}");
+
+    cli(&canaryd, None, &["promote", &waiting, "--reason", "ship"]).ok();
+    wait_status(&canaryd, &waiting, "DEPLOYED").await;
+    let history = cli(&canaryd, None, &["history", "--environment", "prod"]).ok();
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].contains("IMAGE"),
+        "{history}"
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.contains("2.0.0"))
+        .expect("the release is in history");
+    assert!(row.contains("DEPLOYED"), "{row}");
+    let history = cli(
+        &canaryd,
+        None,
+        &["history", "--environment", "prod", "--json"],
+    )
+    .json();
+    assert_eq!(history[0]["imageTag"], "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_with_the_servers_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = format!("{:x}", Sha256::digest(b"shop-ci-token"));
+    let auth = dir.path().join("auth.yaml");
+    let text =
+        format!("tokens:\n  - name: shop-ci\n    team: shop\n    role: ci\n    sha256: {hash}\n");
+    std::fs::write(&auth, text).unwrap();
+    let (canaryd, _strategies, _logs) = server(&["--auth-file", auth.to_str().unwrap()]).await;
+
+    let refused = cli(&canaryd, Some("not-the-token"), &["list"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+    assert!(
+        !refused.stderr.contains("not-the-token"),
+        "the token is never echoed"
+    );
+    let id = {
+        let args = [
+            "start",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            "3.0.0",
+            "--json",
+        ];
+        cli(&canaryd, Some("shop-ci-token"), &args).json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // A CI token starts analyses but may not freeze an environment.
+    let forbidden = cli(
+        &canaryd,
+        Some("shop-ci-token"),
+        &["freeze", "prod", "--reason", "x"],
+    );
+    assert_ne!(forbidden.code, 0);
+    assert!(forbidden.stderr.contains("403"), "{}", forbidden.stderr);
+    let listed = cli(&canaryd, Some("shop-ci-token"), &["list", "--json"]).json();
+    assert_eq!(listed[0]["id"], id.as_str());
+}
