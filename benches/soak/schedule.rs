@@ -15,6 +15,9 @@ use crate::drive::Shared;
 use crate::faults::{FAULTS, Fault, FaultProxy, Mode, SmallDisk, Window};
 use crate::support::{Canaryd, PrometheusServer, wait_for};
 
+/// Starts canaryd again on a port, as after a crash.
+pub type Restart = Box<dyn Fn(u16) -> std::pin::Pin<Box<dyn Future<Output = Canaryd>>>>;
+
 /// Everything the schedule may break.
 pub struct Targets {
     pub prometheus: PrometheusServer,
@@ -23,7 +26,7 @@ pub struct Targets {
     pub router_proxy: FaultProxy,
     pub disk: Option<SmallDisk>,
     pub canaryd: Canaryd,
-    pub restart: Box<dyn Fn(u16) -> std::pin::Pin<Box<dyn Future<Output = Canaryd>>>>,
+    pub restart: Restart,
     pub strategies: PathBuf,
     pub shared: Arc<Shared>,
 }
