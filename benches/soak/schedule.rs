@@ -86,6 +86,8 @@ pub async fn run(targets: &mut Targets, seed: u64, end: Instant, last_kill: Inst
         }
         *injected.counts.entry(fault).or_default() += 1;
     }
+    // Calm to the end: the soak runs for the whole duration asked.
+    tokio::time::sleep_until(end.into()).await;
     injected
 }
 
