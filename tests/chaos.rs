@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use support::lanes::LaneHaproxy;
 use support::postgres::PostgresServer;
 use support::*;
 
@@ -29,29 +30,6 @@ const STRATEGY: &str = "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  nam
     stableServer: stable\n      canaryServer: canary\n  interval: 2s\n  window: 4s\n  steps:\n    - weight: 20\n      checks: 3\n    \
     - weight: 40\n      checks: 3\n    - weight: 60\n      checks: 3\n    - weight: 100\n  inconclusiveLimit: 5\n  metrics:\n    \
     - name: error-rate\n      template: http-error-rate\n      max: 0.05\n";
-
-/// HAProxy with one frontend and backend per lane; lanes below `LANES / 2` go to the
-/// healthy pair, the rest to the failing pair.
-fn haproxy_config(
-    admin: u16,
-    frontends: &[u16],
-    healthy: (u16, u16),
-    failing: (u16, u16),
-) -> String {
-    let mut config = format!(
-        "global\n    stats socket ipv4@127.0.0.1:{admin} level admin\n    maxconn 4096\n\
-         defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n"
-    );
-    for (lane, port) in frontends.iter().enumerate() {
-        let (stable, canary) = if lane < LANES / 2 { healthy } else { failing };
-        config.push_str(&format!(
-            "frontend f{lane:02}\n    bind 127.0.0.1:{port}\n    default_backend lane{lane:02}\n\
-             backend lane{lane:02}\n    balance roundrobin\n    server stable 127.0.0.1:{stable} weight 100\n    \
-             server canary 127.0.0.1:{canary} weight 0\n"
-        ));
-    }
-    config
-}
 
 struct Fleet {
     slots: Vec<Canaryd>,
@@ -216,35 +194,13 @@ async fn replicas_killed_at_random_never_lose_an_analysis_or_share_a_route() {
         .collect();
     let prometheus = PrometheusServer::start(&targets).await;
 
-    let haproxy_dir = tempfile::tempdir().unwrap();
-    let admin = free_port();
-    let frontends: Vec<u16> = (0..LANES).map(|_| free_port()).collect();
-    let config = haproxy_config(
-        admin,
-        &frontends,
+    let pairs = [
         (healthy.0.port, healthy.1.port),
         (failing.0.port, failing.1.port),
-    );
-    std::fs::write(haproxy_dir.path().join("haproxy.cfg"), config).unwrap();
-    let _haproxy = Process::spawn(
-        "haproxy",
-        std::process::Command::new("haproxy")
-            .arg("-f")
-            .arg(haproxy_dir.path().join("haproxy.cfg"))
-            .arg("-db"),
-        haproxy_dir.path().join("haproxy.log"),
-    );
-    wait_for("HAProxy's Runtime API", Duration::from_secs(15), || async {
-        runtime_api(admin, "show info")
-            .ok()
-            .filter(|r| r.contains("Name:"))
-            .map(|_| ())
-    })
-    .await;
-    let _loads: Vec<Load> = frontends
-        .iter()
-        .map(|port| Load::start(format!("http://127.0.0.1:{port}/"), 15))
-        .collect();
+    ];
+    let haproxy = LaneHaproxy::start(LANES, |lane| pairs[usize::from(lane >= LANES / 2)]).await;
+    let admin = haproxy.admin;
+    let _loads = haproxy.load(15);
 
     let postgres = PostgresServer::start();
     let strategies = tempfile::tempdir().unwrap();

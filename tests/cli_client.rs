@@ -17,7 +17,28 @@ struct Ran {
     stderr: String,
 }
 
+/// A start that names every optional piece a CI job sends.
+const KEYED_START: [&str; 10] = [
+    "start",
+    "shop/web",
+    "--environment",
+    "prod",
+    "--image-tag",
+    "1.0.0",
+    "--git-commit",
+    "abc1234",
+    "--idempotency-key",
+    "ci-run-1",
+];
+
 impl Ran {
+    /// A refusal: a non-zero exit, and canaryd's answer (`status`) on stderr.
+    fn refused(self, status: &str) -> String {
+        assert_ne!(self.code, 0, "stdout: {}", self.stdout);
+        assert!(self.stderr.contains(status), "{}", self.stderr);
+        self.stderr
+    }
+
     fn ok(self) -> String {
         assert_eq!(
             self.code, 0,
@@ -87,72 +108,19 @@ fn start(canaryd: &Canaryd, tag: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_list_status_and_every_operation_with_its_reason() {
     let (canaryd, _strategies, _logs) = server(&[]).await;
-    let text = cli(
-        &canaryd,
-        None,
-        &[
-            "start",
-            "shop/web",
-            "--environment",
-            "prod",
-            "--image-tag",
-            "1.0.0",
-            "--git-commit",
-            "abc1234",
-            "--var",
-            "unused=1",
-            "--idempotency-key",
-            "ci-run-1",
-        ],
-    );
+    let with = |extra: &[&'static str]| [&KEYED_START[..], extra].concat();
     // A strategy without that variable refuses it, naming it.
-    assert_ne!(text.code, 0);
-    assert!(
-        text.stderr.contains("422") && text.stderr.contains("unused"),
-        "{}",
-        text.stderr
-    );
+    let stderr = cli(&canaryd, None, &with(&["--var", "unused=1"])).refused("422");
+    assert!(stderr.contains("unused"), "{stderr}");
 
-    let text = cli(
-        &canaryd,
-        None,
-        &[
-            "start",
-            "shop/web",
-            "--environment",
-            "prod",
-            "--image-tag",
-            "1.0.0",
-            "--git-commit",
-            "abc1234",
-            "--idempotency-key",
-            "ci-run-1",
-        ],
-    )
-    .ok();
+    let text = cli(&canaryd, None, &KEYED_START).ok();
     let id = text.split_whitespace().nth(1).unwrap().to_string();
     assert!(text.starts_with(&format!("started {id} ")), "{text}");
     assert!(text.contains(&format!("canaryd wait {id}")), "{text}");
     assert!(!text.contains('\x1b'), "no colour off a terminal: {text:?}");
-    let again = cli(
-        &canaryd,
-        None,
-        &[
-            "start",
-            "shop/web",
-            "--environment",
-            "prod",
-            "--image-tag",
-            "1.0.0",
-            "--git-commit",
-            "abc1234",
-            "--idempotency-key",
-            "ci-run-1",
-            "--json",
-        ],
-    );
+    let again = cli(&canaryd, None, &with(&["--json"])).json();
     assert_eq!(
-        again.json()["id"],
+        again["id"],
         id.as_str(),
         "the key makes a retry the same start"
     );
@@ -221,16 +189,9 @@ async fn start_list_status_and_every_operation_with_its_reason() {
     wait_status(&canaryd, &other, "CANCELLED").await;
 
     // Refusals: canaryd's message, and a non-zero exit.
-    let refused = cli(&canaryd, None, &["pause", &other, "--reason", "too late"]);
-    assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("409"), "{}", refused.stderr);
-    let missing = cli(&canaryd, None, &["status", "no-such-analysis"]);
-    assert_ne!(missing.code, 0);
-    assert!(
-        missing.stderr.contains("404") && missing.stderr.contains("no-such-analysis"),
-        "{}",
-        missing.stderr
-    );
+    cli(&canaryd, None, &["pause", &other, "--reason", "too late"]).refused("409");
+    let missing = cli(&canaryd, None, &["status", "no-such-analysis"]).refused("404");
+    assert!(missing.contains("no-such-analysis"), "{missing}");
     let no_reason = cli(&canaryd, None, &["rollback", &other]);
     assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
     assert!(
@@ -260,9 +221,7 @@ async fn history_freeze_and_unfreeze() {
     let text = cli(&canaryd, None, &["unfreeze", &freeze]).ok();
     assert_eq!(text.trim(), format!("lifted {freeze}"));
     wait_status(&canaryd, &waiting, "RUNNING").await;
-    let again = cli(&canaryd, None, &["unfreeze", &freeze]);
-    assert_ne!(again.code, 0);
-    assert!(again.stderr.contains("404"), "{}", again.stderr);
+    cli(&canaryd, None, &["unfreeze", &freeze]).refused("404");
     let text = cli(
         &canaryd,
         None,
@@ -303,11 +262,9 @@ async fn a_wrong_token_is_refused_with_the_servers_message() {
     std::fs::write(&auth, text).unwrap();
     let (canaryd, _strategies, _logs) = server(&["--auth-file", auth.to_str().unwrap()]).await;
 
-    let refused = cli(&canaryd, Some("not-the-token"), &["list"]);
-    assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+    let refused = cli(&canaryd, Some("not-the-token"), &["list"]).refused("401");
     assert!(
-        !refused.stderr.contains("not-the-token"),
+        !refused.contains("not-the-token"),
         "the token is never echoed"
     );
     let id = {
@@ -326,13 +283,12 @@ async fn a_wrong_token_is_refused_with_the_servers_message() {
             .to_string()
     };
     // A CI token starts analyses but may not freeze an environment.
-    let forbidden = cli(
+    cli(
         &canaryd,
         Some("shop-ci-token"),
         &["freeze", "prod", "--reason", "x"],
-    );
-    assert_ne!(forbidden.code, 0);
-    assert!(forbidden.stderr.contains("403"), "{}", forbidden.stderr);
+    )
+    .refused("403");
     let listed = cli(&canaryd, Some("shop-ci-token"), &["list", "--json"]).json();
     assert_eq!(listed[0]["id"], id.as_str());
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use drive::{LANES, Shared};
 use faults::{FaultProxy, SmallDisk};
+use support::lanes::LaneHaproxy;
 use support::*;
 
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -47,31 +48,6 @@ const STRATEGY: &str = "apiVersion: canaryd/v1\nkind: Strategy\nmetadata:\n  nam
     stableServer: stable\n      canaryServer: canary\n  interval: 2s\n  window: 4s\n  steps:\n    - weight: 20\n      checks: 2\n    \
     - weight: 50\n      checks: 2\n    - weight: 100\n  inconclusiveLimit: 4\n  metrics:\n    \
     - name: error-rate\n      template: http-error-rate\n      max: 0.05\n";
-
-fn haproxy_config(
-    admin: u16,
-    frontends: &[u16],
-    healthy: (u16, u16),
-    failing: (u16, u16),
-) -> String {
-    let mut config = format!(
-        "global\n    stats socket ipv4@127.0.0.1:{admin} level admin\n    maxconn 2048\n\
-         defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n"
-    );
-    for (lane, port) in frontends.iter().enumerate() {
-        let (stable, canary) = if drive::is_healthy(lane) {
-            healthy
-        } else {
-            failing
-        };
-        config.push_str(&format!(
-            "frontend f{lane:02}\n    bind 127.0.0.1:{port}\n    default_backend lane{lane:02}\n\
-             backend lane{lane:02}\n    balance roundrobin\n    server stable 127.0.0.1:{stable} weight 100\n    \
-             server canary 127.0.0.1:{canary} weight 0\n"
-        ));
-    }
-    config
-}
 
 fn main() {
     let duration = humantime::parse_duration(&bench_setting("--duration", "2m", "10m"))
@@ -103,35 +79,15 @@ async fn soak(duration: Duration, seed: u64) {
     let prometheus_proxy = FaultProxy::start(prometheus.port).await;
 
     let work = tempfile::tempdir().unwrap();
-    let admin = free_port();
-    let frontends: Vec<u16> = (0..LANES).map(|_| free_port()).collect();
-    let config = haproxy_config(
-        admin,
-        &frontends,
+    let pairs = [
         (healthy.0.port, healthy.1.port),
         (failing.0.port, failing.1.port),
-    );
-    std::fs::write(work.path().join("haproxy.cfg"), config).unwrap();
-    let _haproxy = Process::spawn(
-        "haproxy",
-        std::process::Command::new("haproxy")
-            .arg("-f")
-            .arg(work.path().join("haproxy.cfg"))
-            .arg("-db"),
-        work.path().join("haproxy.log"),
-    );
-    wait_for("HAProxy's Runtime API", Duration::from_secs(15), || async {
-        runtime_api(admin, "show info")
-            .ok()
-            .filter(|r| r.contains("Name:"))
-            .map(|_| ())
-    })
-    .await;
+    ];
+    let haproxy =
+        LaneHaproxy::start(LANES, |lane| pairs[usize::from(!drive::is_healthy(lane))]).await;
+    let admin = haproxy.admin;
     let router_proxy = FaultProxy::start(admin).await;
-    let _loads: Vec<Load> = frontends
-        .iter()
-        .map(|port| Load::start(format!("http://127.0.0.1:{port}/"), 20))
-        .collect();
+    let _loads = haproxy.load(20);
 
     let strategies = work.path().join("strategies");
     std::fs::create_dir_all(strategies.join("soak")).unwrap();

@@ -31,6 +31,7 @@ mod freezes;
 mod judgement;
 mod operate;
 mod ownership;
+mod persist;
 mod replica;
 pub mod request;
 mod runner;

@@ -216,43 +216,6 @@ impl Runner {
         }
     }
 
-    /// Stores a transition that takes the canary's traffic away. When the store refuses
-    /// it (a full disk, a database gone read-only), the router goes to weight 0 through
-    /// the fence at once, and the transition is offered to the store again and again,
-    /// with backoff, until it is taken: a failing canary is never left serving because
-    /// its verdict could not be written. Meanwhile the task does nothing else.
-    pub(super) async fn persist_withdrawal(&mut self, change: &Change) -> Result<(), Stop> {
-        let Some(lease) = self.lease.clone() else {
-            return Err(Stop);
-        };
-        let (mut attempt, mut withdrawn) = (0u32, false);
-        loop {
-            attempt = attempt.saturating_add(1);
-            let store = &self.inner.ports.store;
-            match store.save(&self.analysis, change, &lease).await {
-                Ok(wakes) => {
-                    self.inner.deliver_later(wakes);
-                    return Ok(());
-                }
-                Err(StoreError::Fenced(_)) => {
-                    tracing::warn!("another replica runs this analysis now; this task stops");
-                    return Err(Stop);
-                }
-                Err(error) => tracing::error!(
-                    %error, attempt, withdrawn,
-                    "could not store the rollback; the canary gets no traffic meanwhile"
-                ),
-            }
-            if !withdrawn {
-                withdrawn = matches!(self.shift(0).await?, Event::WeightApplied { .. });
-            }
-            tokio::select! {
-                () = self.inner.shutdown.cancelled() => return Err(Stop),
-                () = tokio::time::sleep(self.backoff(attempt)) => {}
-            }
-        }
-    }
-
     /// Compares the router's real weight with what the analysis asked for, and sets
     /// it again where they differ.
     async fn reconcile(&mut self) -> Result<(), Stop> {

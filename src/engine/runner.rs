@@ -18,9 +18,7 @@ use super::{Inbox, Inner, Input, Message};
 use crate::domain::analysis::{Command, Event, Status, apply};
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 use crate::domain::workload::WorkloadStep;
-use crate::ports::{
-    Change, Lease, RouterError, StoreError, TrafficRouter, Workload, WorkloadError,
-};
+use crate::ports::{Change, Lease, RouterError, TrafficRouter, Workload, WorkloadError};
 
 /// How a task starts.
 pub(super) enum Boot {
@@ -333,46 +331,6 @@ impl Runner {
                 self.inner.ports.telemetry.finished(&self.analysis);
             }
         }
-    }
-
-    /// Stores a transition under this task's lease, retrying a store that fails
-    /// briefly. No command runs unless this succeeds.
-    pub(super) async fn persist(&self, next: &Analysis, change: &Change) -> Result<(), Stop> {
-        let Some(lease) = self.lease.clone() else {
-            return Err(Stop);
-        };
-        for attempt in 1..=3 {
-            if self.inner.shutdown.is_cancelled() {
-                return Err(Stop);
-            }
-            match self.inner.ports.store.save(next, change, &lease).await {
-                Ok(wakes) => {
-                    self.inner.deliver_later(wakes);
-                    return Ok(());
-                }
-                Err(StoreError::Fenced(_)) => {
-                    tracing::warn!("another replica runs this analysis now; this task stops");
-                    return Err(Stop);
-                }
-                Err(error) => {
-                    tracing::error!(%error, attempt, "could not store the analysis");
-                    tokio::select! {
-                        () = self.inner.shutdown.cancelled() => return Err(Stop),
-                        () = tokio::time::sleep(self.backoff(attempt)) => {}
-                    }
-                }
-            }
-        }
-        self.stall()
-    }
-
-    /// Stops the task until the store answers again; the last stored state stays.
-    pub(super) fn stall<T>(&self) -> Result<T, Stop> {
-        tracing::error!("the analysis stops where it stands until the store answers again");
-        if let Some(lease) = &self.lease {
-            self.inner.stalled(&self.analysis.id, lease);
-        }
-        Err(Stop)
     }
 
     pub(super) fn backoff(&self, failures: u32) -> Duration {

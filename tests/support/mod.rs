@@ -639,5 +639,6 @@ impl SwitchableProxy {
     }
 }
 pub mod kube_api;
+pub mod lanes;
 pub mod postgres;
 pub mod standin;
