@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod judge;
+pub mod promql;
 pub mod record;
 pub mod strategy;
 pub mod template;

@@ -288,7 +288,7 @@ fn promql(
         let Ok(rendered) = template.render(&context.sample_variables(track)) else {
             continue;
         };
-        if let Err(error) = promql_parser::parser::parse(&rendered) {
+        if let Err(error) = crate::domain::promql::parse(&rendered) {
             let error = error.trim().replace('\n', " ");
             d.error(
                 &at,

@@ -510,3 +510,17 @@ fn a_service_or_namespace_that_no_request_could_use_is_refused() {
     );
     assert_eq!(parse(&fine).unwrap().namespace, "shop-eu1");
 }
+
+#[test]
+fn a_query_the_promql_parser_cannot_survive_is_refused_at_its_place() {
+    // Found by fuzzing: promql-parser panicked on a subquery range beyond any clock, so
+    // loading such a file took the loader (and a reload) down.
+    let huge = format!("[{}:1m]", "8".repeat(64));
+    let errors = errors_after("[{{window}}])))", &format!("[{{{{window}}}}])){huge})"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("26:14: metric 'p99-latency': not valid PromQL after rendering")
+            && errors[0].contains("out of range"),
+        "{errors:?}"
+    );
+}

@@ -100,7 +100,7 @@ pub enum Node {
 
 /// The plan of a query, or `None` when it must be sent as it is.
 pub fn plan(query: &str) -> Option<Plan> {
-    let expr = promql_parser::parser::parse(query).ok()?;
+    let expr = crate::domain::promql::parse(query).ok()?;
     let mut value = None;
     let mut leaves = Vec::new();
     let tree = node(&expr, &mut leaves, &mut value)?;
