@@ -82,13 +82,24 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if first != Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return Err(ApiError::invalid("the body must be a JSON object"));
     }
-    serde_json::from_slice(bytes).map_err(|error| {
-        use serde_json::error::Category;
-        match error.classify() {
-            Category::Data => ApiError::invalid(error.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request(format!("malformed JSON: {error}"))
-            }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        rejection(Some(path).filter(|p| p != "."), error.into_inner())
+    })?;
+    deserializer.end().map_err(|error| rejection(None, error))?;
+    Ok(value)
+}
+
+/// A value that does not fit names its field (`deployedAt: input contains invalid
+/// characters…`); malformed JSON says where it broke.
+fn rejection(field: Option<String>, error: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match (error.classify(), field) {
+        (Category::Data, Some(field)) => ApiError::invalid(format!("{field}: {error}")),
+        (Category::Data, None) => ApiError::invalid(error.to_string()),
+        (Category::Syntax | Category::Eof | Category::Io, _) => {
+            ApiError::bad_request(format!("malformed JSON: {error}"))
         }
-    })
+    }
 }
