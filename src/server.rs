@@ -107,7 +107,8 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let resumed = engine.start_replica().await?;
     let state = AppState {
         engine: engine.clone(),
-        history: store,
+        history: store.clone(),
+        deployments: store,
         auth: settings.auth.map(Arc::new),
         telemetry,
     };

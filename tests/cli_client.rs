@@ -1,6 +1,6 @@
 //! The commands for people and CI against a real canaryd: each one's text and `--json`
-//! output, its effect seen through the API, and canaryd's own message with a non-zero
-//! exit when it refuses.
+//! output, its effect seen through the API, and canaryd's own message with exit 2
+//! when it refuses.
 
 mod support;
 
@@ -32,9 +32,9 @@ const KEYED_START: [&str; 10] = [
 ];
 
 impl Ran {
-    /// A refusal: a non-zero exit, and canaryd's answer (`status`) on stderr.
+    /// A refusal: exit 2, and canaryd's answer (`status`) on stderr.
     fn refused(self, status: &str) -> String {
-        assert_ne!(self.code, 0, "stdout: {}", self.stdout);
+        assert_eq!(self.code, 2, "stdout: {}", self.stdout);
         assert!(self.stderr.contains(status), "{}", self.stderr);
         self.stderr
     }
@@ -291,4 +291,85 @@ async fn a_wrong_token_is_refused_with_the_servers_message() {
     .refused("403");
     let listed = cli(&canaryd, Some("shop-ci-token"), &["list", "--json"]).json();
     assert_eq!(listed[0]["id"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_record_current_and_compare() {
+    let (canaryd, _strategies, _logs) = server(&[]).await;
+    let promoted = start(&canaryd, "2.0.0");
+    wait_status(&canaryd, &promoted, "RUNNING").await;
+    cli(&canaryd, None, &["promote", &promoted, "--reason", "ship"]).ok();
+    wait_status(&canaryd, &promoted, "DEPLOYED").await;
+
+    let record = |environment: &str, tag: &str, extra: &[&str]| {
+        let args = [
+            &[
+                "deployments",
+                "record",
+                "--service",
+                "web",
+                "--environment",
+                environment,
+            ][..],
+            &["--image-tag", tag, "--status", "DEPLOYED"],
+            extra,
+        ]
+        .concat();
+        cli(&canaryd, None, &args)
+    };
+    let text = record("staging", "2.1.0", &["--git-commit", "abc1234"]).ok();
+    assert!(text.starts_with("recorded "), "{text}");
+    assert!(
+        text.trim_end().ends_with("web 2.1.0 in staging DEPLOYED"),
+        "{text}"
+    );
+    let recorded = record("dev", "2.2.0", &["--json"]).json();
+    let stderr = record("dev", "2.2.0", &["--deployed-at", "yesterday"]).refused("422");
+    assert!(stderr.contains("deployedAt"), "{stderr}");
+
+    let current = cli(&canaryd, None, &["deployments", "current", "web"]).ok();
+    let lines: Vec<&str> = current.lines().collect();
+    assert!(lines[0].starts_with("ENVIRONMENT  IMAGE"), "{current}");
+    let prod = lines.iter().find(|l| l.starts_with("prod ")).expect("prod");
+    assert!(
+        prod.contains("2.0.0") && prod.contains("analysis"),
+        "{prod}"
+    );
+    let staging = lines
+        .iter()
+        .find(|l| l.starts_with("staging "))
+        .expect("staging");
+    assert!(
+        staging.contains("2.1.0") && staging.contains("recorded"),
+        "{staging}"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &"drift: 3 images run (2.2.0, 2.0.0, 2.1.0)"
+    );
+    let json = cli(&canaryd, None, &["deployments", "current", "web", "--json"]).json();
+    assert_eq!(json["drift"], true);
+
+    let to = recorded["id"].as_str().unwrap();
+    let compared = cli(&canaryd, None, &["deployments", "compare", &promoted, to]).ok();
+    let image = compared.lines().find(|l| l.contains("imageTag")).unwrap();
+    assert!(
+        image.starts_with("*imageTag") && image.contains("2.0.0") && image.contains("2.2.0"),
+        "{image}"
+    );
+    let source = compared.lines().find(|l| l.contains("source")).unwrap();
+    assert!(source.starts_with("*source"), "{source}");
+    let json = cli(
+        &canaryd,
+        None,
+        &["deployments", "compare", &promoted, to, "--json"],
+    )
+    .json();
+    assert_eq!(json["to"]["imageTag"], "2.2.0");
+    cli(
+        &canaryd,
+        None,
+        &["deployments", "compare", &promoted, "nope"],
+    )
+    .refused("404");
 }

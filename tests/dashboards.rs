@@ -1,5 +1,6 @@
 //! The Grafana dashboards: well-formed, and every panel query returns data from a real
-//! Prometheus that scraped canaryd while one canary was promoted and one rolled back.
+//! Prometheus that scraped canaryd while one canary was promoted and one rolled back,
+//! and a pipeline recorded two deployments of its own.
 
 mod support;
 
@@ -201,11 +202,29 @@ async fn every_panel_query_returns_data_while_canaries_run_after_a_promotion() {
         .await;
     assert_eq!(analysis["status"], "ROLLED_BACK");
 
-    // Wait until Prometheus has scraped both verdicts (twice, so increase() has a span).
+    // A pipeline records two deployments made without canaryd, as seed 001's do.
+    for (status, deployed, completed) in [
+        ("DEPLOYED", "2026-02-12T10:00:00Z", "2026-02-12T10:05:00Z"),
+        (
+            "ROLLED_BACK",
+            "2026-02-11T14:00:00Z",
+            "2026-02-11T14:08:00Z",
+        ),
+    ] {
+        let record = json!({"service": "demo", "environment": "test", "imageTag": "v2.1.0",
+            "status": status, "deployedAt": deployed, "completedAt": completed});
+        let (code, answer) = canaryd.post("/api/v1/deployments", record).await;
+        assert_eq!(code, 201, "{answer}");
+    }
+
+    // Wait until Prometheus has scraped both verdicts and both records (twice each, so
+    // increase() has a span).
     let url = prometheus.url();
     wait_for("both verdicts in Prometheus", Duration::from_secs(30), || async {
         let expr = "count_over_time(canaryd_verdicts_total{verdict=~\"DEPLOYED|ROLLED_BACK\"}[1m]) >= 2 and canaryd_verdicts_total == 1";
-        (query(&url, expr).await.len() == 2).then_some(())
+        let recorded = "count_over_time(canaryd_recorded_deployments_total[1m]) >= 2";
+        let seen = query(&url, expr).await.len() == 2 && query(&url, recorded).await.len() == 2;
+        seen.then_some(())
     })
     .await;
 

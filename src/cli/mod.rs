@@ -9,6 +9,7 @@ mod api;
 mod backtest;
 mod check;
 mod client;
+mod deployments;
 mod environments;
 pub mod judge;
 mod reload;
@@ -51,6 +52,9 @@ pub enum Command {
     Retry(analyses::OperateArgs),
     /// What ran in an environment, newest first.
     History(environments::HistoryArgs),
+    /// Deployments made outside canaryd, what runs where, and how releases differ.
+    #[command(subcommand)]
+    Deployments(deployments::DeploymentsCommand),
     /// Freeze an environment: its new analyses wait as PENDING (admin).
     Freeze(environments::FreezeArgs),
     /// Lift a freeze (admin).
@@ -101,6 +105,7 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
         Command::Abort(args) => analyses::operate("abort", args).await,
         Command::Retry(args) => analyses::operate("retry", args).await,
         Command::History(args) => environments::history(args).await,
+        Command::Deployments(command) => deployments::run(command).await,
         Command::Freeze(args) => environments::freeze(args).await,
         Command::Unfreeze(args) => environments::unfreeze(args).await,
         other => anyhow::bail!("{other:?} does not talk to canaryd"),

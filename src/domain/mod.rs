@@ -2,6 +2,7 @@
 //! machine. Nothing here performs I/O, awaits, or reads the clock; callers pass `now`.
 
 pub mod analysis;
+pub mod deployment;
 pub mod judge;
 pub mod promql;
 pub mod record;

@@ -55,7 +55,7 @@ where
 }
 
 /// Characters allowed in values that end up inside PromQL strings and router names.
-fn safe_value(value: &str, max_len: usize) -> bool {
+pub fn safe_value(value: &str, max_len: usize) -> bool {
     !value.is_empty()
         && value.len() <= max_len
         && value
@@ -71,6 +71,11 @@ pub fn name_like(value: &str, max_len: usize) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// A git commit id: 4 to 64 hexadecimal digits.
+pub fn is_commit(commit: &str) -> bool {
+    (4..=64).contains(&commit.len()) && commit.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// `<semver>-<short-sha>`, e.g. `1.2.3-de54b1c`, `v2.1.0-abc1234` or `1.2.3-rc.1-de54b1c`.
@@ -201,9 +206,7 @@ impl StartRequest {
             }
             _ => {}
         }
-        let hex_commit =
-            |c: &String| (4..=64).contains(&c.len()) && c.chars().all(|c| c.is_ascii_hexdigit());
-        if self.git_commit.as_ref().is_some_and(|c| !hex_commit(c)) {
+        if self.git_commit.as_deref().is_some_and(|c| !is_commit(c)) {
             return Err(invalid("gitCommit", "a hexadecimal commit id"));
         }
         if self

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Tokens;
 use crate::engine::Engine;
-use crate::ports::HistoryStore;
+use crate::ports::{DeploymentStore, HistoryStore};
 use crate::telemetry::Telemetry;
 
 pub mod analyses;
@@ -29,6 +29,7 @@ pub mod views;
 pub struct AppState {
     pub engine: Engine,
     pub history: Arc<dyn HistoryStore>,
+    pub deployments: Arc<dyn DeploymentStore>,
     /// `None`: no auth file, every request is allowed (loopback only).
     pub auth: Option<Arc<Tokens>>,
     pub telemetry: Arc<Telemetry>,
@@ -52,6 +53,9 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analyses::retry))
         .routes(routes!(judgements::judge))
         .routes(routes!(deployments::history))
+        .routes(routes!(deployments::record::record))
+        .routes(routes!(deployments::current::current))
+        .routes(routes!(deployments::compare::compare))
         .routes(routes!(strategies::list))
         .routes(routes!(strategies::get))
         .routes(routes!(freezes::create, freezes::list))

@@ -8,12 +8,14 @@ use crate::domain::Timestamp;
 use crate::domain::analysis::Status;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 
+mod deployments;
 mod metrics;
 mod ownership;
 mod router;
 mod telemetry;
 mod workload;
 
+pub use deployments::{Current, DeploymentStore, RecordQuery};
 pub use metrics::{LabelledValue, MetricsSource, QueryError};
 pub use ownership::{
     Created, InboxMessage, InboxStore, Lease, LeaseStore, Replica, RouteOwnership, RouteStore,

@@ -14,6 +14,7 @@ use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
 use crate::domain::analysis::Status;
+use crate::domain::deployment::RecordedDeployment;
 use crate::domain::record::Analysis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -149,6 +150,8 @@ pub struct Telemetry {
     pub router_errors: Family<RouterLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub notifications: Family<NotificationLabels, Counter>,
+    pub recorded: Family<StatusLabels, Counter>,
+    pub recorded_duration: Family<DurationLabels, Histogram>,
 }
 
 const VERDICTS: [Status; 4] = [
@@ -177,6 +180,10 @@ impl Default for Telemetry {
         let router_errors = Family::<RouterLabels, Counter>::default();
         let http_requests = Family::<HttpLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
+        let recorded = Family::<StatusLabels, Counter>::default();
+        let recorded_duration = Family::<DurationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(30.0, 2.0, 10))
+        });
         registry.register(
             "canary_weight",
             "Canary traffic weight in percent, as the router confirmed it",
@@ -229,6 +236,16 @@ impl Default for Telemetry {
             "Notifications by result (sent, failed)",
             notifications.clone(),
         );
+        registry.register(
+            "recorded_deployments",
+            "Deployments recorded by pipelines (POST /api/v1/deployments), by status",
+            recorded.clone(),
+        );
+        registry.register(
+            "recorded_deployment_duration_seconds",
+            "completedAt - deployedAt of recorded deployments, by status (label verdict)",
+            recorded_duration.clone(),
+        );
         Self {
             registry,
             scrape: std::sync::Mutex::new(()),
@@ -245,6 +262,8 @@ impl Default for Telemetry {
             router_errors,
             http_requests,
             notifications,
+            recorded,
+            recorded_duration,
         }
     }
 }
@@ -281,6 +300,30 @@ impl Telemetry {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+impl Telemetry {
+    /// A deployment a pipeline recorded: counted by team, environment and status, and
+    /// its duration observed once it is complete.
+    pub fn deployment_recorded(&self, deployment: &RecordedDeployment) {
+        let status = deployment.status.as_str().to_string();
+        let labels = StatusLabels {
+            team: deployment.team.clone(),
+            environment: deployment.environment.clone(),
+            status: status.clone(),
+        };
+        self.recorded.get_or_create(&labels).inc();
+        if let Some(completed) = deployment.completed_at {
+            let seconds = (completed - deployment.deployed_at).num_milliseconds() as f64 / 1e3;
+            let labels = DurationLabels {
+                team: deployment.team.clone(),
+                verdict: status,
+            };
+            self.recorded_duration
+                .get_or_create(&labels)
+                .observe(seconds.max(0.0));
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! `/api/v1/deployments/history`: every analysis as a deployment record, newest first,
-//! for deployment frequency, rollback rate, duration and version drift.
+//! `/api/v1/deployments`: the history of every change to an environment (canaryd's own
+//! analyses, and deployments pipelines recorded), what runs where now, and how two
+//! releases differ. The figures of seed 001 come from here: deployment frequency,
+//! rollback rate, duration and version drift.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -13,8 +15,13 @@ use super::analyses::{filter, limit, scoped_team};
 use super::caller::Caller;
 use super::errors::{ApiError, ErrorBody};
 use crate::domain::analysis::Status;
+use crate::domain::deployment::RecordedDeployment;
 use crate::domain::record::Analysis;
-use crate::ports::AnalysisQuery;
+use crate::ports::{AnalysisQuery, RecordQuery};
+
+pub mod compare;
+pub mod current;
+pub mod record;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -29,9 +36,11 @@ pub struct HistoryParams {
     limit: Option<usize>,
 }
 
+/// One change to an environment, in seed 001's shape, whoever made it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
+    /// An analysis id, or a recorded deployment's.
     pub id: String,
     pub image_tag: Option<String>,
     pub git_commit: Option<String>,
@@ -65,7 +74,23 @@ impl From<&Analysis> for Deployment {
     }
 }
 
-/// Deployments, newest first.
+impl From<&RecordedDeployment> for Deployment {
+    fn from(recorded: &RecordedDeployment) -> Self {
+        Self {
+            id: recorded.id.clone(),
+            image_tag: Some(recorded.image_tag.clone()),
+            git_commit: recorded.git_commit.clone(),
+            git_branch: recorded.git_branch.clone(),
+            environment: recorded.environment.clone(),
+            status: recorded.status.as_str().to_string(),
+            deployed_at: recorded.deployed_at,
+            completed_at: recorded.completed_at,
+        }
+    }
+}
+
+/// Deployments, newest first: canaryd's analyses and the deployments pipelines
+/// recorded, merged by `deployedAt`.
 #[utoipa::path(
     get,
     path = "/api/v1/deployments/history",
@@ -84,12 +109,31 @@ pub async fn history(
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Result<Json<Vec<Deployment>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let team = scoped_team(&caller, filter("team", params.team)?)?;
+    let environment = filter("environment", params.environment)?;
+    let limit = limit(params.limit, 10)?;
     let query = AnalysisQuery {
         statuses: Vec::new(),
-        team: scoped_team(&caller, filter("team", params.team)?)?,
-        environment: filter("environment", params.environment)?,
-        limit: Some(limit(params.limit, 10)?),
+        team: team.clone(),
+        environment: environment.clone(),
+        limit: Some(limit),
     };
     let analyses = state.engine.store().list(&query).await?;
-    Ok(Json(analyses.iter().map(Deployment::from).collect()))
+    let query = RecordQuery {
+        team,
+        service: None,
+        environment,
+        limit: Some(limit),
+    };
+    let recorded = state.deployments.recorded_deployments(&query).await?;
+    Ok(Json(merged(&analyses, &recorded, limit)))
+}
+
+/// The newest `limit` of both lists (each already newest first and at most `limit`).
+fn merged(analyses: &[Analysis], recorded: &[RecordedDeployment], limit: usize) -> Vec<Deployment> {
+    let mut all: Vec<Deployment> = analyses.iter().map(Deployment::from).collect();
+    all.extend(recorded.iter().map(Deployment::from));
+    all.sort_by(|a, b| (b.deployed_at, &b.id).cmp(&(a.deployed_at, &a.id)));
+    all.truncate(limit);
+    all
 }

@@ -19,6 +19,7 @@ use crate::domain::record::Analysis;
 use crate::ports::StoreError;
 
 mod analyses;
+mod deployments;
 mod group;
 mod history;
 mod leases;

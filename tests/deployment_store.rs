@@ -1,0 +1,204 @@
+//! Recorded deployments and what each environment runs now, asserted the same way on
+//! SQLite and on a real PostgreSQL cluster (the newest-per-environment query is a window
+//! function, which each dialect must run as the other does).
+
+mod support;
+
+use std::time::Duration;
+
+use canaryd::adapters::store::sql::SqlStore;
+use canaryd::domain::analysis::{AnalysisState, Plan, Status};
+use canaryd::domain::deployment::{DeploymentStatus, RecordedDeployment};
+use canaryd::domain::record::{Analysis, RouteTarget};
+use canaryd::domain::strategy::{Promotion, Step, StrategyId};
+use canaryd::ports::{AnalysisStore, Change, DeploymentStore, LeaseStore, RecordQuery, Replica};
+use chrono::{DateTime, TimeDelta, Utc};
+use support::postgres::PostgresServer;
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    "2026-02-12T10:00:00Z".parse::<DateTime<Utc>>().unwrap() + TimeDelta::minutes(minutes)
+}
+
+fn recorded(id: &str, team: &str, environment: &str, tag: &str) -> RecordedDeployment {
+    RecordedDeployment {
+        id: id.into(),
+        team: team.into(),
+        service: "checkout".into(),
+        environment: environment.into(),
+        image_tag: tag.into(),
+        git_commit: Some("abc1234".into()),
+        git_branch: None,
+        status: DeploymentStatus::Deployed,
+        deployed_at: at(0),
+        completed_at: Some(at(5)),
+        actor: "pipeline".into(),
+        recorded_at: at(5),
+    }
+}
+
+/// A decide-only analysis of `checkout` in `environment`, as created.
+fn analysis(id: &str, environment: &str, tag: &str) -> Analysis {
+    let now = Utc::now();
+    let plan = Plan {
+        steps: vec![Step {
+            weight: 10,
+            checks: 1,
+            max_checks: 10,
+        }],
+        interval: Duration::from_secs(30),
+        failure_limit: 0,
+        inconclusive_limit: 2,
+        promotion: Promotion::Auto,
+        confirm_promotion: false,
+        gate_timeout: Duration::from_secs(3600),
+        on_inconclusive_limit: Default::default(),
+        workload: false,
+    };
+    Analysis {
+        id: id.into(),
+        strategy: StrategyId {
+            team: "payments".into(),
+            name: "checkout".into(),
+        },
+        service: "checkout".into(),
+        environment: environment.into(),
+        image_tag: Some(tag.into()),
+        git_commit: None,
+        git_branch: None,
+        triggered_by: None,
+        variables: Default::default(),
+        route: RouteTarget::None,
+        workload: None,
+        created_at: now,
+        state: AnalysisState::new(plan, now),
+    }
+}
+
+/// Stores `analysis` and brings it to `status`, as the engine would.
+async fn finish(store: &SqlStore, mut analysis: Analysis, status: Status) {
+    let created = store
+        .create(&analysis, &Change::default(), None, "r1")
+        .await
+        .unwrap();
+    analysis.state.status = status;
+    analysis.state.completed_at = Some(Utc::now());
+    store
+        .save(&analysis, &Change::default(), &created.lease)
+        .await
+        .unwrap();
+}
+
+async fn contract(store: &SqlStore) {
+    let replica = Replica {
+        id: "r1".into(),
+        description: "test".into(),
+    };
+    store
+        .register(&replica, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let mut older = recorded("r-old", "payments", "prod", "1.0.0");
+    older.deployed_at = at(-60);
+    older.completed_at = Some(at(-55));
+    let mut failed = recorded("r-failed", "payments", "prod", "1.2.0");
+    failed.status = DeploymentStatus::Failed;
+    failed.deployed_at = at(10);
+    failed.completed_at = Some(at(12));
+    let mut pending = recorded("r-pending", "payments", "staging", "1.3.0");
+    pending.status = DeploymentStatus::Pending;
+    pending.completed_at = None;
+    pending.deployed_at = at(20);
+    let others = recorded("r-others", "search", "prod", "9.9.9");
+    for deployment in [
+        &older,
+        &recorded("r-new", "payments", "prod", "1.1.0"),
+        &failed,
+        &pending,
+        &others,
+    ] {
+        store.record_deployment(deployment).await.unwrap();
+    }
+
+    // Read back whole, and listed newest first within the filters.
+    let read = store.recorded_deployment("r-failed").await.unwrap();
+    assert_eq!(read.as_ref(), Some(&failed));
+    assert_eq!(store.recorded_deployment("none").await.unwrap(), None);
+    let prod = RecordQuery {
+        team: Some("payments".into()),
+        environment: Some("prod".into()),
+        ..RecordQuery::default()
+    };
+    let ids: Vec<String> = store
+        .recorded_deployments(&prod)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["r-failed", "r-new", "r-old"]);
+    let one = RecordQuery {
+        limit: Some(1),
+        ..RecordQuery::default()
+    };
+    let newest = store.recorded_deployments(&one).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].id, "r-pending");
+
+    // Current: the newest DEPLOYED per environment, never a FAILED or PENDING one, and
+    // within the team when one is given.
+    let current = store.current("checkout", Some("payments")).await.unwrap();
+    let running: Vec<(String, String)> = current
+        .recorded
+        .iter()
+        .map(|d| (d.environment.clone(), d.image_tag.clone()))
+        .collect();
+    assert_eq!(running, [("prod".to_string(), "1.1.0".to_string())]);
+    let everyone = store.current("checkout", None).await.unwrap();
+    assert_eq!(everyone.recorded.len(), 1, "one row per environment");
+    assert!(
+        store
+            .current("nothing", None)
+            .await
+            .unwrap()
+            .recorded
+            .is_empty()
+    );
+
+    // canaryd's own: only analyses that ended DEPLOYED, the newest per environment.
+    finish(store, analysis("a-1", "prod", "2.0.0"), Status::Deployed).await;
+    finish(store, analysis("a-2", "prod", "2.1.0"), Status::Deployed).await;
+    finish(store, analysis("a-3", "prod", "2.2.0"), Status::RolledBack).await;
+    finish(store, analysis("a-4", "dev", "2.3.0"), Status::Deployed).await;
+    let current = store.current("checkout", Some("payments")).await.unwrap();
+    let mut running: Vec<(String, Option<String>)> = current
+        .analyses
+        .iter()
+        .map(|a| (a.environment.clone(), a.image_tag.clone()))
+        .collect();
+    running.sort();
+    assert_eq!(
+        running,
+        [
+            ("dev".to_string(), Some("2.3.0".to_string())),
+            ("prod".to_string(), Some("2.1.0".to_string()))
+        ]
+    );
+    let search = store.current("checkout", Some("search")).await.unwrap();
+    assert!(search.analyses.is_empty());
+    assert_eq!(search.recorded.len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_records_deployments_and_knows_what_runs_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("canaryd.db").display());
+    contract(&SqlStore::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_records_deployments_and_knows_what_runs_where() {
+    let postgres = PostgresServer::start();
+    let url = postgres.database("deployments");
+    contract(&SqlStore::connect(&url).await.unwrap()).await;
+}
