@@ -7,10 +7,9 @@ mod support;
 use std::time::Duration;
 
 use canaryd::adapters::store::sql::SqlStore;
-use canaryd::domain::analysis::{AnalysisState, Plan, Status};
+use canaryd::domain::analysis::Status;
 use canaryd::domain::deployment::{DeploymentStatus, RecordedDeployment};
-use canaryd::domain::record::{Analysis, RouteTarget};
-use canaryd::domain::strategy::{Promotion, Step, StrategyId};
+use canaryd::domain::record::Analysis;
 use canaryd::ports::{AnalysisStore, Change, DeploymentStore, LeaseStore, RecordQuery, Replica};
 use chrono::{DateTime, TimeDelta, Utc};
 use support::postgres::PostgresServer;
@@ -38,39 +37,10 @@ fn recorded(id: &str, team: &str, environment: &str, tag: &str) -> RecordedDeplo
 
 /// A decide-only analysis of `checkout` in `environment`, as created.
 fn analysis(id: &str, environment: &str, tag: &str) -> Analysis {
-    let now = Utc::now();
-    let plan = Plan {
-        steps: vec![Step {
-            weight: 10,
-            checks: 1,
-            max_checks: 10,
-        }],
-        interval: Duration::from_secs(30),
-        failure_limit: 0,
-        inconclusive_limit: 2,
-        promotion: Promotion::Auto,
-        confirm_promotion: false,
-        gate_timeout: Duration::from_secs(3600),
-        on_inconclusive_limit: Default::default(),
-        workload: false,
-    };
     Analysis {
-        id: id.into(),
-        strategy: StrategyId {
-            team: "payments".into(),
-            name: "checkout".into(),
-        },
-        service: "checkout".into(),
         environment: environment.into(),
         image_tag: Some(tag.into()),
-        git_commit: None,
-        git_branch: None,
-        triggered_by: None,
-        variables: Default::default(),
-        route: RouteTarget::None,
-        workload: None,
-        created_at: now,
-        state: AnalysisState::new(plan, now),
+        ..support::sample::analysis(id)
     }
 }
 

@@ -7,54 +7,24 @@ mod support;
 use std::time::Duration;
 
 use canaryd::adapters::store::sql::SqlStore;
-use canaryd::domain::analysis::{AnalysisState, Plan, Status};
+use canaryd::domain::analysis::Status;
 use canaryd::domain::record::{Analysis, RouteTarget};
-use canaryd::domain::strategy::{Promotion, Step, StrategyId};
 use canaryd::ports::{
     AnalysisStore, Change, InboxMessage, InboxStore, Lease, LeaseStore, Replica, RouteStore,
     StoreError, TakeOver, Wake,
 };
 use support::postgres::PostgresServer;
 
+/// An analysis on HAProxy backend `backend`: analyses on one backend share a route.
 fn analysis(id: &str, backend: &str) -> Analysis {
-    let now = chrono::Utc::now();
-    let plan = Plan {
-        steps: vec![Step {
-            weight: 10,
-            checks: 1,
-            max_checks: 10,
-        }],
-        interval: Duration::from_secs(30),
-        failure_limit: 0,
-        inconclusive_limit: 2,
-        promotion: Promotion::Auto,
-        confirm_promotion: false,
-        gate_timeout: Duration::from_secs(3600),
-        on_inconclusive_limit: Default::default(),
-        workload: false,
-    };
     Analysis {
-        id: id.to_string(),
-        strategy: StrategyId {
-            team: "payments".into(),
-            name: "checkout".into(),
-        },
-        service: "checkout".into(),
-        environment: "prod".into(),
-        image_tag: None,
-        git_commit: None,
-        git_branch: None,
-        triggered_by: None,
-        variables: Default::default(),
         route: RouteTarget::Haproxy {
             address: "127.0.0.1:9999".into(),
             backend: backend.into(),
             stable_server: "stable".into(),
             canary_server: "canary".into(),
         },
-        workload: None,
-        created_at: now,
-        state: AnalysisState::new(plan, now),
+        ..support::sample::analysis(id)
     }
 }
 

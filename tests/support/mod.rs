@@ -641,4 +641,5 @@ impl SwitchableProxy {
 pub mod kube_api;
 pub mod lanes;
 pub mod postgres;
+pub mod sample;
 pub mod standin;
