@@ -65,13 +65,6 @@ pub struct RecordedDeployment {
     pub recorded_at: Timestamp,
 }
 
-impl RecordedDeployment {
-    /// When it reached its status: its completion, or its start while none is known.
-    pub fn settled_at(&self) -> Timestamp {
-        self.completed_at.unwrap_or(self.deployed_at)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
