@@ -108,7 +108,8 @@ pub async fn assemble(settings: Settings) -> anyhow::Result<Server> {
     let state = AppState {
         engine: engine.clone(),
         history: store.clone(),
-        deployments: store,
+        deployments: store.clone(),
+        groups: store,
         auth: settings.auth.map(Arc::new),
         telemetry,
     };

@@ -373,3 +373,139 @@ async fn deployments_record_current_and_compare() {
     )
     .refused("404");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_start_status_wait_cancel_and_rollback() {
+    let (canaryd, _strategies, _logs) = server(&[]).await;
+    let start = [
+        "group",
+        "start",
+        "--release",
+        "shop/web:eu-west",
+        "--release",
+        "shop/web:us-east:web",
+        "--image-tag",
+        "2.0.0",
+        "--name",
+        "spring",
+    ];
+    let text = cli(&canaryd, None, &start).ok();
+    let id = text.split_whitespace().nth(1).unwrap().to_string();
+    assert!(text.starts_with(&format!("group {id} (spring) ")), "{text}");
+    assert!(text.contains("0/2 ended"), "{text}");
+    assert!(
+        text.contains(&format!("canaryd wait --group {id}")),
+        "{text}"
+    );
+    let stderr = cli(
+        &canaryd,
+        None,
+        &[
+            "group",
+            "start",
+            "--release",
+            "shop/web",
+            "--image-tag",
+            "1",
+        ],
+    )
+    .refused("STRATEGY:ENVIRONMENT");
+    assert!(!stderr.contains("POST"), "refused before sending: {stderr}");
+
+    let group = cli(&canaryd, None, &["group", "status", &id, "--json"]).json();
+    let members: Vec<String> = (0..2)
+        .map(|i| group["members"][i]["id"].as_str().unwrap().to_string())
+        .collect();
+    for member in &members {
+        wait_status(&canaryd, member, "RUNNING").await;
+    }
+    let status = cli(&canaryd, None, &["group", "status", &id]).ok();
+    assert!(status.contains("RUNNING: 0/2 ended"), "{status}");
+    assert!(
+        status.contains(&members[0]) && status.contains("eu-west"),
+        "{status}"
+    );
+
+    // One member promoted and one rolled back: wait --group ends, and says no.
+    cli(
+        &canaryd,
+        None,
+        &["promote", &members[0], "--reason", "fine"],
+    )
+    .ok();
+    cli(
+        &canaryd,
+        None,
+        &["rollback", &members[1], "--reason", "slow"],
+    )
+    .ok();
+    let waited = cli(&canaryd, None, &["wait", "--group", &id, "--poll", "100ms"]);
+    assert_eq!(waited.code, 1, "{}", waited.stdout);
+    assert!(
+        waited.stdout.contains("FINALIZED: 2/2 ended"),
+        "{}",
+        waited.stdout
+    );
+
+    // A second group, every member promoted: wait --group says yes.
+    let text = cli(&canaryd, None, &start).ok();
+    let second = text.split_whitespace().nth(1).unwrap().to_string();
+    let group = cli(&canaryd, None, &["group", "status", &second, "--json"]).json();
+    for i in 0..2 {
+        let member = group["members"][i]["id"].as_str().unwrap();
+        wait_status(&canaryd, member, "RUNNING").await;
+        cli(&canaryd, None, &["promote", member, "--reason", "fine"]).ok();
+    }
+    let waited = cli(
+        &canaryd,
+        None,
+        &["wait", "--group", &second, "--poll", "100ms"],
+    );
+    assert_eq!(waited.code, 0, "{}", waited.stdout);
+
+    // Cancel is refused once members have ended; rollback of a FINALIZED group has
+    // nothing left to do.
+    let stderr = cli(&canaryd, None, &["group", "cancel", &id, "--reason", "r"]).refused("409");
+    assert!(stderr.contains("every member is RUNNING"), "{stderr}");
+    let rolled = cli(
+        &canaryd,
+        None,
+        &["group", "rollback", &id, "--reason", "r", "--json"],
+    )
+    .json();
+    assert_eq!(rolled["status"], "FINALIZED");
+
+    // A third group cancelled while both members run.
+    let text = cli(&canaryd, None, &start).ok();
+    let third = text.split_whitespace().nth(1).unwrap().to_string();
+    let group = cli(&canaryd, None, &["group", "status", &third, "--json"]).json();
+    for i in 0..2 {
+        wait_status(
+            &canaryd,
+            group["members"][i]["id"].as_str().unwrap(),
+            "RUNNING",
+        )
+        .await;
+    }
+    let cancelled = cli(
+        &canaryd,
+        None,
+        &["group", "cancel", &third, "--reason", "called off"],
+    )
+    .ok();
+    assert!(
+        cancelled.starts_with(&format!("group {third} ")),
+        "{cancelled}"
+    );
+    // Each member returns its traffic to stable before it ends CANCELLED.
+    let waited = cli(
+        &canaryd,
+        None,
+        &["wait", "--group", &third, "--poll", "100ms"],
+    );
+    assert_eq!(waited.code, 1, "{}", waited.stdout);
+    let group = cli(&canaryd, None, &["group", "status", &third, "--json"]).json();
+    for i in 0..2 {
+        assert_eq!(group["members"][i]["verdict"], "CANCELLED", "{group}");
+    }
+}

@@ -1,6 +1,6 @@
-//! Recorded deployments and what each environment runs now, asserted the same way on
-//! SQLite and on a real PostgreSQL cluster (the newest-per-environment query is a window
-//! function, which each dialect must run as the other does).
+//! Recorded deployments, what each environment runs now, and deployment groups, asserted
+//! the same way on SQLite and on a real PostgreSQL cluster (the newest-per-environment
+//! query is a window function, which each dialect must run as the other does).
 
 mod support;
 
@@ -9,8 +9,11 @@ use std::time::Duration;
 use canaryd::adapters::store::sql::SqlStore;
 use canaryd::domain::analysis::Status;
 use canaryd::domain::deployment::{DeploymentStatus, RecordedDeployment};
+use canaryd::domain::group::{DeploymentGroup, GroupMember};
 use canaryd::domain::record::Analysis;
-use canaryd::ports::{AnalysisStore, Change, DeploymentStore, LeaseStore, RecordQuery, Replica};
+use canaryd::ports::{
+    AnalysisStore, Change, DeploymentStore, GroupStore, LeaseStore, RecordQuery, Replica,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use support::postgres::PostgresServer;
 
@@ -159,16 +162,49 @@ async fn contract(store: &SqlStore) {
     assert_eq!(search.recorded.len(), 1);
 }
 
+/// A group keeps its members in the request's order, with each one's team.
+async fn groups(store: &SqlStore) {
+    let members = ["m-3", "m-1", "m-2"].map(|id| GroupMember {
+        analysis_id: id.into(),
+        team: if id == "m-1" { "search" } else { "payments" }.into(),
+    });
+    let group = DeploymentGroup {
+        id: "g-1".into(),
+        name: Some("spring release".into()),
+        image_tag: "v2.1.0".into(),
+        git_commit: None,
+        actor: "release-bot".into(),
+        created_at: at(1),
+        members: members.to_vec(),
+    };
+    store.create_group(&group).await.unwrap();
+    assert_eq!(store.group("g-1").await.unwrap(), Some(group.clone()));
+    assert_eq!(store.group("g-2").await.unwrap(), None);
+    assert!(
+        store.create_group(&group).await.is_err(),
+        "an id is stored once"
+    );
+    assert_eq!(
+        store.group("g-1").await.unwrap(),
+        Some(group),
+        "and kept whole"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_records_deployments_and_knows_what_runs_where() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("canaryd.db").display());
-    contract(&SqlStore::connect(&url).await.unwrap()).await;
+    let store = SqlStore::connect(&url).await.unwrap();
+    contract(&store).await;
+    groups(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_records_deployments_and_knows_what_runs_where() {
     let postgres = PostgresServer::start();
     let url = postgres.database("deployments");
-    contract(&SqlStore::connect(&url).await.unwrap()).await;
+    let store = SqlStore::connect(&url).await.unwrap();
+    contract(&store).await;
+    groups(&store).await;
 }

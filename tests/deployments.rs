@@ -8,78 +8,29 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use support::teams::{TeamServer, shop_and_bank_strategies};
 use support::*;
 
 /// Tokens `<name>-secret`: shop-ci, shop-operator (team shop), bank-ci (team bank).
-fn auth_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut text = String::from("tokens:\n");
-    for (name, team, role) in [
-        ("shop-ci", "shop", "ci"),
-        ("shop-operator", "shop", "operator"),
-        ("bank-ci", "bank", "ci"),
-    ] {
-        let hash = format!("{:x}", Sha256::digest(format!("{name}-secret")));
-        text.push_str(&format!(
-            "  - name: {name}\n    team: {team}\n    role: {role}\n    sha256: {hash}\n"
-        ));
-    }
-    let path = dir.join("auth.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
+const TOKENS: [(&str, &str, &str); 3] = [
+    ("shop-ci", "shop", "ci"),
+    ("shop-operator", "shop", "operator"),
+    ("bank-ci", "bank", "ci"),
+];
 
-struct Server {
-    canaryd: Canaryd,
-    client: reqwest::Client,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+struct Server(TeamServer);
+
+impl std::ops::Deref for Server {
+    type Target = TeamServer;
+    fn deref(&self) -> &TeamServer {
+        &self.0
+    }
 }
 
 impl Server {
     /// canaryd with shop/web (service `web`) and bank/ledger (service `ledger`).
     async fn start() -> Self {
-        let strategies = decide_only_strategies();
-        let bank = std::fs::read_to_string(strategies.path().join("shop/web.yaml"))
-            .unwrap()
-            .replace("name: web", "name: ledger")
-            .replace("team: shop", "team: bank")
-            .replace("service: web", "service: ledger");
-        std::fs::create_dir_all(strategies.path().join("bank")).unwrap();
-        std::fs::write(strategies.path().join("bank/ledger.yaml"), bank).unwrap();
-        let logs = tempfile::tempdir().unwrap();
-        let auth = auth_file(logs.path());
-        let extra = ["--auth-file", auth.to_str().unwrap()];
-        let canaryd =
-            Canaryd::start(strategies.path(), "http://127.0.0.1:9", &extra, logs.path()).await;
-        Self {
-            canaryd,
-            client: reqwest::Client::new(),
-            _dirs: (strategies, logs),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
-        let response = request
-            .bearer_auth(format!("{token}-secret"))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let request = self.client.post(self.canaryd.url(path)).json(&body);
-        self.send(request, token).await
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        self.send(self.client.get(self.canaryd.url(path)), token)
-            .await
+        Self(TeamServer::start(shop_and_bank_strategies(), &TOKENS).await)
     }
 
     /// Records `body` as shop-ci and returns the stored record.

@@ -65,7 +65,7 @@ pub struct OperateArgs {
     pub connection: Connection,
 }
 
-fn variables(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+pub(super) fn variables(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut variables = BTreeMap::new();
     for pair in pairs {
         let Some((name, value)) = pair.split_once('=') else {
@@ -147,9 +147,14 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         print_json(&answer);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = answer
-        .as_array()
-        .map_or(Vec::new(), |a| a.iter().map(row).collect());
+    let analyses = answer.as_array().map_or(&[][..], Vec::as_slice);
+    println!("{}", table_of(analyses));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Analyses as an aligned table, as `list` prints them.
+pub(super) fn table_of(analyses: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = analyses.iter().map(row).collect();
     let headers = [
         "ID",
         "STATUS",
@@ -161,8 +166,7 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         "CANARY",
         "CREATED",
     ];
-    println!("{}", table::render(&headers, &rows, table::colour()));
-    Ok(ExitCode::SUCCESS)
+    table::render(&headers, &rows, table::colour())
 }
 
 /// One operation on an analysis, with its reason; prints where the analysis stands.

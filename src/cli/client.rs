@@ -1,5 +1,6 @@
 //! `canaryd status ID` and `canaryd wait ID`: where an analysis stands. `wait` prints
-//! each change and exits 0 when the analysis is DEPLOYED, 1 when it ended any other way.
+//! each change and exits 0 when the analysis is DEPLOYED, 1 when it ended any other way
+//! (`wait --group ID`: when every member of the group is DEPLOYED).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,8 +20,14 @@ pub struct ClientArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct WaitArgs {
+    /// The analysis id.
+    #[arg(required_unless_present = "group", conflicts_with = "group")]
+    pub id: Option<String>,
+    /// Follow a deployment group instead: exit 0 only when every member is DEPLOYED.
+    #[arg(long, value_name = "GROUP_ID")]
+    pub group: Option<String>,
     #[command(flatten)]
-    pub client: ClientArgs,
+    pub connection: Connection,
     /// Time between polls.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll: Duration,
@@ -29,9 +36,9 @@ pub struct WaitArgs {
     pub timeout: Duration,
 }
 
-async fn fetch(args: &ClientArgs) -> anyhow::Result<Value> {
-    let path = format!("/api/v1/analyses/{}", args.id);
-    args.connection.get(&path, &[]).await
+async fn fetch(connection: &Connection, id: &str) -> anyhow::Result<Value> {
+    let path = format!("/api/v1/analyses/{id}");
+    connection.get(&path, &[]).await
 }
 
 /// One line: status, step, canary weight and, once it says more than the step, the reason.
@@ -52,7 +59,7 @@ pub fn summary(analysis: &Value, colour: bool) -> String {
 }
 
 pub async fn status(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    let analysis = fetch(&args).await?;
+    let analysis = fetch(&args.connection, &args.id).await?;
     if args.connection.json {
         print_json(&analysis);
     } else {
@@ -63,11 +70,17 @@ pub async fn status(args: ClientArgs) -> anyhow::Result<ExitCode> {
 
 /// With `--json`, one compact JSON line per change (the analysis as canaryd shows it).
 pub async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
+    let (connection, poll, timeout) = (&args.connection, args.poll, args.timeout);
+    let id = match (&args.group, &args.id) {
+        (Some(group), _) => return super::groups::wait(connection, group, poll, timeout).await,
+        (None, Some(id)) => id,
+        (None, None) => anyhow::bail!("wait needs an analysis id or --group ID"),
+    };
     let deadline = tokio::time::Instant::now() + args.timeout;
-    let json = args.client.connection.json;
+    let json = connection.json;
     let mut last = String::new();
     loop {
-        let analysis = fetch(&args.client).await?;
+        let analysis = fetch(connection, id).await?;
         let line = summary(&analysis, false);
         if line != last {
             if json {

@@ -11,6 +11,7 @@ mod check;
 mod client;
 mod deployments;
 mod environments;
+mod groups;
 pub mod judge;
 mod reload;
 pub mod serve;
@@ -36,7 +37,8 @@ pub enum Command {
     List(analyses::ListArgs),
     /// Print where an analysis stands.
     Status(client::ClientArgs),
-    /// Follow an analysis until it ends: exit 0 when DEPLOYED, 1 otherwise.
+    /// Follow an analysis (or with --group, a deployment group) until it ends: exit 0
+    /// when DEPLOYED (every member DEPLOYED), 1 otherwise.
     Wait(client::WaitArgs),
     /// Stop an analysis's checks where it stands.
     Pause(analyses::OperateArgs),
@@ -55,6 +57,9 @@ pub enum Command {
     /// Deployments made outside canaryd, what runs where, and how releases differ.
     #[command(subcommand)]
     Deployments(deployments::DeploymentsCommand),
+    /// Deployment groups: one release to several scopes at once.
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
     /// Freeze an environment: its new analyses wait as PENDING (admin).
     Freeze(environments::FreezeArgs),
     /// Lift a freeze (admin).
@@ -106,6 +111,7 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => analyses::operate("retry", args).await,
         Command::History(args) => environments::history(args).await,
         Command::Deployments(command) => deployments::run(command).await,
+        Command::Group(command) => groups::run(command).await,
         Command::Freeze(args) => environments::freeze(args).await,
         Command::Unfreeze(args) => environments::unfreeze(args).await,
         other => anyhow::bail!("{other:?} does not talk to canaryd"),

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod deployment;
+pub mod group;
 pub mod judge;
 pub mod promql;
 pub mod record;

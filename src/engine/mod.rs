@@ -28,6 +28,7 @@ pub mod backtest;
 pub mod checks;
 mod effects;
 mod freezes;
+mod group;
 mod judgement;
 mod operate;
 mod ownership;
@@ -39,6 +40,7 @@ mod start;
 mod waiting;
 mod workload;
 
+pub use group::GroupStartError;
 pub use judgement::Judged;
 pub use operate::OperationError;
 pub use replica::ReplicaHealth;

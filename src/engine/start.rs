@@ -10,7 +10,7 @@ use crate::ports::{Change, IdempotencyKey, StoreError};
 
 use super::request::StartRequest;
 
-enum Prepared {
+pub(super) enum Prepared {
     New(Analysis, Option<IdempotencyKey>),
     Existing(Started),
 }
@@ -53,10 +53,19 @@ impl Engine {
         actor: &str,
         key: Option<&str>,
     ) -> Result<Started, EngineError> {
-        let (analysis, key) = match self.prepare(request, key).await? {
-            Prepared::New(analysis, key) => (analysis, key),
-            Prepared::Existing(existing) => return Ok(existing),
-        };
+        match self.prepare(request, key).await? {
+            Prepared::New(analysis, key) => self.create(analysis, key, actor).await,
+            Prepared::Existing(existing) => Ok(existing),
+        }
+    }
+
+    /// Stores a prepared analysis with its claim on the route, and launches its task.
+    pub(super) async fn create(
+        &self,
+        analysis: Analysis,
+        key: Option<IdempotencyKey>,
+        actor: &str,
+    ) -> Result<Started, EngineError> {
         let change = self.creation(&analysis, actor).await?;
         // Open its inbox first: a newer analysis may supersede this one the moment the
         // transaction commits, before its task runs.
@@ -98,7 +107,7 @@ impl Engine {
     }
 
     /// The analysis a request asks for, checked against its strategy and router.
-    async fn prepare(
+    pub(super) async fn prepare(
         &self,
         request: StartRequest,
         key: Option<&str>,

@@ -296,6 +296,17 @@ pub struct OperationRequest {
 
 const MAX_REASON: usize = 1000;
 
+/// The reason an operation's body gives: empty when left out, bounded in length.
+pub fn operation_reason(body: Option<OperationRequest>) -> Result<String, ApiError> {
+    let reason = body.unwrap_or_default().reason;
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason)
+}
+
 async fn operate(
     state: AppState,
     caller: Caller,
@@ -303,12 +314,7 @@ async fn operate(
     operation: Operation,
     body: Option<OperationRequest>,
 ) -> Result<Json<AnalysisView>, ApiError> {
-    let reason = body.unwrap_or_default().reason;
-    if reason.chars().count() > MAX_REASON {
-        return Err(ApiError::invalid(format!(
-            "reason is longer than {MAX_REASON} characters"
-        )));
-    }
+    let reason = operation_reason(body)?;
     let analysis = readable(&state, &caller, &id).await?;
     caller.check_operate(&analysis.strategy.team)?;
     let actor = caller.actor(None);

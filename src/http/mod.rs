@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Tokens;
 use crate::engine::Engine;
-use crate::ports::{DeploymentStore, HistoryStore};
+use crate::ports::{DeploymentStore, GroupStore, HistoryStore};
 use crate::telemetry::Telemetry;
 
 pub mod analyses;
@@ -19,6 +19,7 @@ pub mod deployments;
 mod document;
 pub mod errors;
 pub mod freezes;
+pub mod groups;
 pub mod health;
 pub mod json;
 pub mod judgements;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub engine: Engine,
     pub history: Arc<dyn HistoryStore>,
     pub deployments: Arc<dyn DeploymentStore>,
+    pub groups: Arc<dyn GroupStore>,
     /// `None`: no auth file, every request is allowed (loopback only).
     pub auth: Option<Arc<Tokens>>,
     pub telemetry: Arc<Telemetry>,
@@ -51,6 +53,10 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(analyses::rollback))
         .routes(routes!(analyses::abort))
         .routes(routes!(analyses::retry))
+        .routes(routes!(groups::start))
+        .routes(routes!(groups::get))
+        .routes(routes!(groups::operations::cancel))
+        .routes(routes!(groups::operations::rollback))
         .routes(routes!(judgements::judge))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::record::record))

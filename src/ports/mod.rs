@@ -9,6 +9,7 @@ use crate::domain::analysis::Status;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 
 mod deployments;
+mod groups;
 mod metrics;
 mod ownership;
 mod router;
@@ -16,6 +17,7 @@ mod telemetry;
 mod workload;
 
 pub use deployments::{Current, DeploymentStore, RecordQuery};
+pub use groups::GroupStore;
 pub use metrics::{LabelledValue, MetricsSource, QueryError};
 pub use ownership::{
     Created, InboxMessage, InboxStore, Lease, LeaseStore, Replica, RouteOwnership, RouteStore,

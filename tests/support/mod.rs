@@ -643,3 +643,4 @@ pub mod lanes;
 pub mod postgres;
 pub mod sample;
 pub mod standin;
+pub mod teams;
