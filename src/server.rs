@@ -54,6 +54,7 @@ pub fn ports(
         leases: store.clone(),
         inbox: store.clone(),
         freezes: store.clone(),
+        blocks: store.clone(),
         telemetry: telemetry.clone(),
         gate: webhooks.clone(),
         metrics,

@@ -509,3 +509,89 @@ async fn group_start_status_wait_cancel_and_rollback() {
         assert_eq!(group["members"][i]["verdict"], "CANCELLED", "{group}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_rollback_rollforward_blocks_and_unblock() {
+    let (canaryd, _strategies, _logs) = server(&[]).await;
+    for (tag, status) in [
+        ("v1", "DEPLOYED"),
+        ("v2", "DEPLOYED"),
+        ("v3", "ROLLED_BACK"),
+    ] {
+        let record = [
+            "deployments",
+            "record",
+            "--service",
+            "web",
+            "--environment",
+            "prod",
+            "--image-tag",
+            tag,
+            "--status",
+            status,
+        ];
+        cli(&canaryd, None, &record).ok();
+    }
+    let rollback = |extra: &[&'static str]| {
+        let base = [
+            "release",
+            "rollback",
+            "shop/web",
+            "--environment",
+            "prod",
+            "--reason",
+            "errors",
+        ];
+        [&base[..], extra].concat()
+    };
+    let stderr = cli(&canaryd, None, &rollback(&["--to", "v3"])).refused("409");
+    assert!(stderr.contains("it ended ROLLED_BACK"), "{stderr}");
+
+    let text = cli(&canaryd, None, &rollback(&[])).ok();
+    assert!(
+        text.starts_with("rollback: prod v2 -> v1 (release "),
+        "{text}"
+    );
+    let block = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("blocked: ")
+        .to_string();
+    assert!(text.contains(&format!("canaryd unblock {block}")), "{text}");
+
+    let listed = cli(&canaryd, None, &["blocks"]).ok();
+    assert!(
+        listed.starts_with("ID ") && listed.contains(&block) && listed.contains("rollback"),
+        "{listed}"
+    );
+    let forward = [
+        "release",
+        "rollforward",
+        "shop/web",
+        "--environment",
+        "prod",
+        "--to",
+        "v2",
+        "--reason",
+        "fixed",
+        "--json",
+    ];
+    let answer = cli(&canaryd, None, &forward).json();
+    assert_eq!(answer["imageTag"], "v2");
+
+    let lifted = cli(
+        &canaryd,
+        None,
+        &["unblock", &block, "--reason", "all clear"],
+    )
+    .ok();
+    assert_eq!(lifted.trim(), format!("lifted {block}"));
+    let left = cli(&canaryd, None, &["blocks", "--json"]).json();
+    assert_eq!(
+        left.as_array().unwrap().len(),
+        1,
+        "the roll forward's block stays: {left}"
+    );
+    cli(&canaryd, None, &["unblock", &block, "--reason", "again"]).refused("404");
+}

@@ -107,13 +107,12 @@ async fn cancel_is_refused_once_a_member_has_left_running() {
     assert_eq!(status, 403, "a ci token may not operate: {ci}");
     let (status, cancelled) = server.post("shop-operator", &path, reason.clone()).await;
     assert_eq!(status, 200, "{cancelled}");
+    let group_id = all_running["id"].as_str().unwrap();
     for index in 0..2 {
+        // Each member returns its traffic to stable first, then ends CANCELLED.
+        let group = wait_member(&server, group_id, index, "CANCELLED").await;
+        assert_eq!(group["members"][index]["verdict"], "CANCELLED", "{group}");
         let id = member(&all_running, index);
-        let analysis = server
-            .get("shop-operator", &format!("/api/v1/analyses/{id}"))
-            .await
-            .1;
-        assert_eq!(analysis["verdict"], "CANCELLED", "{analysis}");
         let events = server
             .get("shop-operator", &format!("/api/v1/analyses/{id}/events"))
             .await
@@ -299,7 +298,11 @@ async fn rollback_of_a_running_group_rolls_back_every_member_still_under_way() {
         .post("shop-operator", &path, json!({"reason": "errors in eu"}))
         .await;
     assert_eq!(status, 200, "{rolled}");
-    let done = wait_member(&server, &id, 2, "ROLLED_BACK").await;
+    let done = wait_for("FINALIZED", Duration::from_secs(20), || async {
+        let (_, group) = server.get("shop-ci", &format!("/api/v1/groups/{id}")).await;
+        (group["status"] == "FINALIZED").then_some(group)
+    })
+    .await;
     let statuses: Vec<&str> = (0..3)
         .map(|i| done["members"][i]["status"].as_str().unwrap())
         .collect();

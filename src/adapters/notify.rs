@@ -13,7 +13,7 @@ use crate::domain::analysis::Status;
 use crate::domain::judge::show;
 use crate::domain::record::Analysis;
 use crate::domain::strategy::{Notification, NotificationFormat};
-use crate::ports::{Notice, Notifier, PromotionGate};
+use crate::ports::{Notice, Notifier, PromotionGate, ReleaseNotice};
 use crate::telemetry::{NotificationLabels, Telemetry, redacted};
 
 #[derive(Debug, Clone)]
@@ -66,6 +66,14 @@ impl Webhooks {
 
     /// Posts a payload, retrying 5xx and network errors; true once a 2xx answers.
     /// Errors name the receiver by scheme and host only: webhook paths hold secrets.
+    fn count(&self, format: NotificationFormat, sent: bool) {
+        let labels = NotificationLabels {
+            format: format.as_str().to_string(),
+            result: if sent { "sent" } else { "failed" }.to_string(),
+        };
+        self.telemetry.notifications.get_or_create(&labels).inc();
+    }
+
     async fn deliver(&self, url: &str, payload: &Value) -> Result<(), String> {
         let mut last = String::new();
         let shown = redacted(url);
@@ -175,20 +183,51 @@ pub fn payload(notice: &Notice, format: NotificationFormat, link: &str) -> Value
 
 #[async_trait]
 impl Notifier for Webhooks {
+    async fn announce(&self, release: ReleaseNotice) {
+        for Notification { url, format, .. } in &release.targets {
+            let result = self.deliver(url, &release_payload(&release, *format)).await;
+            self.count(*format, result.is_ok());
+            if let Err(error) = result {
+                tracing::warn!(block = %release.block.id, %error, "release notification not delivered");
+            }
+        }
+    }
+
     async fn notify(&self, notice: Notice) {
         let link = self.link(&notice.analysis);
         for Notification { url, format, .. } in &notice.targets {
             let result = self.deliver(url, &payload(&notice, *format, &link)).await;
-            let outcome = if result.is_ok() { "sent" } else { "failed" };
-            let labels = NotificationLabels {
-                format: format.as_str().to_string(),
-                result: outcome.to_string(),
-            };
-            self.telemetry.notifications.get_or_create(&labels).inc();
+            self.count(*format, result.is_ok());
             if let Err(error) = result {
                 tracing::warn!(id = %notice.analysis.id, %error, "notification not delivered");
             }
         }
+    }
+}
+
+/// What a release notification says: the scope, the images, who and why.
+pub fn release_payload(release: &ReleaseNotice, format: NotificationFormat) -> Value {
+    let block = &release.block;
+    let from = release.from.as_deref().unwrap_or("(nothing)");
+    match format {
+        NotificationFormat::Slack => json!({ "text": format!(
+            "emergency {} of {} in {}: {from} -> {} by {}: {}. New analyses there wait until block {} is lifted.",
+            block.cause, block.scope.service, block.scope.environment, block.image_tag,
+            block.actor, block.reason, block.id
+        )}),
+        NotificationFormat::Json => json!({
+            "event": if block.cause == "rollback" { "releaseRolledBack" } else { "releaseRolledForward" },
+            "strategy": block.scope.strategy,
+            "team": block.team,
+            "service": block.scope.service,
+            "environment": block.scope.environment,
+            "imageTag": block.image_tag,
+            "from": release.from,
+            "reason": block.reason,
+            "actor": block.actor,
+            "blockId": block.id,
+            "at": block.created_at,
+        }),
     }
 }
 

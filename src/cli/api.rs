@@ -39,6 +39,13 @@ impl Connection {
         Ok(answer.unwrap_or(Value::Null))
     }
 
+    /// DELETEs with query parameters, and returns canaryd's answer.
+    pub async fn delete_with(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let request = self.request(Method::DELETE, path).query(query);
+        let answer = self.send(request, Method::DELETE, path).await?;
+        Ok(answer.unwrap_or(Value::Null))
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
         let request = self.request(Method::DELETE, path);
         self.send(request, Method::DELETE, path).await.map(drop)

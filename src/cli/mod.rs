@@ -13,6 +13,7 @@ mod deployments;
 mod environments;
 mod groups;
 pub mod judge;
+mod releases;
 mod reload;
 pub mod serve;
 mod table;
@@ -60,6 +61,14 @@ pub enum Command {
     /// Deployment groups: one release to several scopes at once.
     #[command(subcommand)]
     Group(groups::GroupCommand),
+    /// Emergency releases: back (or forward) to a known-good image, blocking new
+    /// analyses of the scope until the block is lifted.
+    #[command(subcommand)]
+    Release(releases::ReleaseCommand),
+    /// The blocks emergency releases set, in force.
+    Blocks(releases::BlocksArgs),
+    /// Lift a block (role operator or admin): the analyses it held start.
+    Unblock(releases::UnblockArgs),
     /// Freeze an environment: its new analyses wait as PENDING (admin).
     Freeze(environments::FreezeArgs),
     /// Lift a freeze (admin).
@@ -112,6 +121,9 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
         Command::History(args) => environments::history(args).await,
         Command::Deployments(command) => deployments::run(command).await,
         Command::Group(command) => groups::run(command).await,
+        Command::Release(command) => releases::release(command).await,
+        Command::Blocks(args) => releases::blocks(args).await,
+        Command::Unblock(args) => releases::unblock(args).await,
         Command::Freeze(args) => environments::freeze(args).await,
         Command::Unfreeze(args) => environments::unfreeze(args).await,
         other => anyhow::bail!("{other:?} does not talk to canaryd"),

@@ -7,6 +7,7 @@ pub mod group;
 pub mod judge;
 pub mod promql;
 pub mod record;
+pub mod release;
 pub mod strategy;
 pub mod template;
 pub mod workload;

@@ -1,8 +1,8 @@
 //! Freezes: while an environment is frozen, new analyses wait in PENDING; they start
 //! once its last freeze is lifted. Running analyses are not touched.
 
-use super::{Engine, EngineError, Message};
-use crate::domain::analysis::{Event, Status};
+use super::{Engine, EngineError};
+use crate::domain::analysis::Status;
 use crate::ports::{AnalysisQuery, Freeze};
 
 impl Engine {
@@ -35,28 +35,21 @@ impl Engine {
         Ok(freeze)
     }
 
-    /// Lifts a freeze; once an environment has none left, its waiting analyses start.
+    /// Lifts a freeze; once nothing holds them any more (no other freeze of the
+    /// environment, no block of their scope), its waiting analyses start.
     pub async fn unfreeze(&self, id: &str, actor: &str) -> Result<Option<Freeze>, EngineError> {
         let Some(freeze) = self.inner.ports.freezes.remove_freeze(id).await? else {
             return Ok(None);
         };
         tracing::info!(environment = %freeze.environment, actor, "freeze lifted");
-        if self.freeze_of(&freeze.environment).await?.is_none() {
-            let waiting = AnalysisQuery {
-                statuses: vec![Status::Pending],
-                environment: Some(freeze.environment.clone()),
-                ..AnalysisQuery::default()
-            };
-            let mut pending = self.inner.ports.store.list(&waiting).await?;
-            pending.reverse(); // oldest first
-            // Each starts if it owns its route; one waiting behind another starts when
-            // the route is handed to it.
-            for analysis in pending {
-                if let Some(sender) = self.inner.sender(&analysis.id) {
-                    let _ = sender.send(Message::event(Event::Start)).await;
-                }
-            }
-        }
+        let waiting = AnalysisQuery {
+            statuses: vec![Status::Pending],
+            environment: Some(freeze.environment.clone()),
+            ..AnalysisQuery::default()
+        };
+        let mut pending = self.inner.ports.store.list(&waiting).await?;
+        pending.reverse(); // oldest first
+        self.release_held(pending).await?;
         Ok(Some(freeze))
     }
 }

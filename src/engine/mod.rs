@@ -20,11 +20,13 @@ use crate::domain::analysis::{Event, Rejected};
 use crate::domain::record::Analysis;
 use crate::domain::strategy::{Strategy, StrategyId};
 use crate::ports::{
-    AnalysisStore, AnalysisTelemetry, FreezeStore, InboxStore, Lease, LeaseStore, MetricsSource,
-    Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake, WorkloadProvider,
+    AnalysisStore, AnalysisTelemetry, BlockStore, FreezeStore, InboxStore, Lease, LeaseStore,
+    MetricsSource, Notifier, PromotionGate, RouteStore, RouterProvider, StoreError, Wake,
+    WorkloadProvider,
 };
 
 pub mod backtest;
+mod blocks;
 pub mod checks;
 mod effects;
 mod freezes;
@@ -40,6 +42,7 @@ mod start;
 mod waiting;
 mod workload;
 
+pub use blocks::scope_of;
 pub use group::GroupStartError;
 pub use judgement::Judged;
 pub use operate::OperationError;
@@ -89,6 +92,7 @@ pub struct Ports {
     pub leases: Arc<dyn LeaseStore>,
     pub inbox: Arc<dyn InboxStore>,
     pub freezes: Arc<dyn FreezeStore>,
+    pub blocks: Arc<dyn BlockStore>,
     pub telemetry: Arc<dyn AnalysisTelemetry>,
     pub gate: Arc<dyn PromotionGate>,
     pub metrics: Arc<dyn MetricsSource>,

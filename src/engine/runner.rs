@@ -237,7 +237,8 @@ impl Runner {
         result
     }
 
-    /// Starts a PENDING analysis that owns its route, unless its environment is frozen.
+    /// Starts a PENDING analysis that owns its route, unless its environment is frozen
+    /// or its scope blocked.
     async fn begin(&mut self) -> Result<(), Stop> {
         if self.analysis.state.status != Status::Pending || self.epoch.is_none() {
             return Ok(());
@@ -254,6 +255,15 @@ impl Runner {
             .any(|f| f.environment == self.analysis.environment)
         {
             return Ok(());
+        }
+        let scope = super::scope_of(&self.analysis);
+        match self.inner.ports.blocks.blocks(Some(&scope)).await {
+            Ok(blocks) if blocks.is_empty() => {}
+            Ok(_) => return Ok(()),
+            Err(error) => {
+                tracing::error!(%error, "cannot read blocks; the analysis waits for the store");
+                return self.stall();
+            }
         }
         match self.handle(&Event::Start, Vec::new()).await {
             Err(Failure::Stop) => Err(Stop),

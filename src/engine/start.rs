@@ -62,11 +62,11 @@ impl Engine {
     /// Stores a prepared analysis with its claim on the route, and launches its task.
     pub(super) async fn create(
         &self,
-        analysis: Analysis,
+        mut analysis: Analysis,
         key: Option<IdempotencyKey>,
         actor: &str,
     ) -> Result<Started, EngineError> {
-        let change = self.creation(&analysis, actor).await?;
+        let change = self.creation(&mut analysis, actor).await?;
         // Open its inbox first: a newer analysis may supersede this one the moment the
         // transaction commits, before its task runs.
         let inbox = self
@@ -145,18 +145,16 @@ impl Engine {
     }
 
     /// The audit record of a new analysis.
-    async fn creation(&self, analysis: &Analysis, actor: &str) -> Result<Change, EngineError> {
+    async fn creation(&self, analysis: &mut Analysis, actor: &str) -> Result<Change, EngineError> {
         let mut message = format!(
             "created by {actor} for {} {} in {}",
             analysis.service,
             analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
             analysis.environment
         );
-        if let Some(freeze) = self.freeze_of(&analysis.environment).await? {
-            message.push_str(&format!(
-                "; waiting: {} is frozen ({})",
-                freeze.environment, freeze.reason
-            ));
+        if let Some(hold) = self.hold_of(analysis).await? {
+            message.push_str(&format!("; waiting: {hold}"));
+            analysis.state.reason = format!("waiting: {hold}");
         }
         let record = Record {
             kind: RecordKind::StatusChanged,

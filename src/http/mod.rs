@@ -14,6 +14,7 @@ use crate::ports::{DeploymentStore, GroupStore, HistoryStore};
 use crate::telemetry::Telemetry;
 
 pub mod analyses;
+pub mod blocks;
 pub mod caller;
 pub mod deployments;
 mod document;
@@ -23,6 +24,7 @@ pub mod groups;
 pub mod health;
 pub mod json;
 pub mod judgements;
+pub mod releases;
 pub mod strategies;
 pub mod views;
 
@@ -57,6 +59,10 @@ fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(groups::get))
         .routes(routes!(groups::operations::cancel))
         .routes(routes!(groups::operations::rollback))
+        .routes(routes!(releases::rollback))
+        .routes(routes!(releases::rollforward))
+        .routes(routes!(blocks::blocks))
+        .routes(routes!(blocks::lift))
         .routes(routes!(judgements::judge))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::record::record))

@@ -8,6 +8,7 @@ use crate::domain::Timestamp;
 use crate::domain::analysis::Status;
 use crate::domain::record::{Analysis, CheckRecord, EventRecord};
 
+mod blocks;
 mod deployments;
 mod groups;
 mod metrics;
@@ -16,6 +17,7 @@ mod router;
 mod telemetry;
 mod workload;
 
+pub use blocks::{BlockStore, Lifted};
 pub use deployments::{Current, DeploymentStore, RecordQuery};
 pub use groups::GroupStore;
 pub use metrics::{LabelledValue, MetricsSource, QueryError};
@@ -162,6 +164,19 @@ pub struct Notice {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn notify(&self, notice: Notice);
+    /// An emergency rollback or roll forward, for the platform to act on.
+    async fn announce(&self, _release: ReleaseNotice) {}
+}
+
+/// A release canaryd decided on outside an analysis: the block it set names the scope,
+/// the image, who and why.
+#[derive(Debug, Clone)]
+pub struct ReleaseNotice {
+    pub block: crate::domain::release::Block,
+    /// The image the scope ran before.
+    pub from: Option<String>,
+    /// Every notification target of the scope's strategy.
+    pub targets: Vec<crate::domain::strategy::Notification>,
 }
 
 /// A notifier that tells no one.

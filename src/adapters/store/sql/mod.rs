@@ -19,6 +19,7 @@ use crate::domain::record::Analysis;
 use crate::ports::StoreError;
 
 mod analyses;
+mod blocks;
 mod deployment_groups;
 mod deployments;
 mod group;
