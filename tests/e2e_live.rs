@@ -108,10 +108,14 @@ async fn a_healthy_canary_walks_every_step_to_deployed_with_haproxy_following() 
         || {
             let (canaryd, haproxy, seen, id) = (&stack.canaryd, &stack.haproxy, &seen, &id);
             async move {
+                // HAProxy read before and after the analysis: when both agree, that is
+                // what it held when the analysis was read (the next step may follow
+                // at once).
+                let before = haproxy.weights();
                 let analysis = canaryd.analysis(id).await;
                 let (stable, canary) = haproxy.weights();
                 let settled = analysis["canaryWeight"] == analysis["targetWeight"];
-                if settled && analysis["status"] == "RUNNING" {
+                if settled && analysis["status"] == "RUNNING" && before == (stable, canary) {
                     let weight = analysis["canaryWeight"].as_u64().unwrap() as u32;
                     assert_eq!(
                         (stable, canary),

@@ -138,6 +138,18 @@ async fn a_rollback_goes_to_the_last_known_good_release_and_never_to_a_failed_on
         current.to_string().contains("\"v1\""),
         "prod runs v1 now: {current}"
     );
+    let metrics = reqwest::get(server.canaryd.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted =
+        r#"canaryd_recorded_deployments_total{team="shop",environment="prod",status="DEPLOYED"} 3"#;
+    assert!(
+        metrics.contains(counted),
+        "the rollback counts as a deployment: {metrics}"
+    );
     let (_, history) = server
         .get("shop-ci", "/api/v1/deployments/history?environment=prod")
         .await;

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use canaryd::engine::request::StartRequest;
 use canaryd::strategy_files::{FileIdentity, parse_strategy};
-use canaryd_fuzz::{assert_placed, assert_renders_promql, catalog};
+use canaryd_fuzz::{assert_placed, assert_renders_promql, catalog, tolerate_caught_parser_panics};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: tolerate_caught_parser_panics(), |data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else {
         return;
     };

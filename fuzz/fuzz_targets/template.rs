@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use canaryd::domain::template::Template;
 use canaryd::engine::request::StartRequest;
-use canaryd_fuzz::{assert_renders_promql, shipped};
+use canaryd_fuzz::{tolerate_caught_parser_panics, assert_renders_promql, shipped};
 use libfuzzer_sys::fuzz_target;
 
 /// NUL-separated: the template, the strategy's index, the environment, the service
@@ -40,7 +40,7 @@ impl Input {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: tolerate_caught_parser_panics(), |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -92,3 +92,19 @@ pub fn assert_renders_promql(strategy: &Strategy, variables: &Variables) {
         }
     }
 }
+
+/// promql-parser panics on some inputs (a duration beyond `std::time::Duration`), and
+/// canaryd catches that panic in `domain::promql::parse` and reports a diagnostic.
+/// libFuzzer's panic hook aborts before any catch, which would make the handled case a
+/// finding. This hook lets exactly that panic unwind to canaryd's catch; every other
+/// panic stays fatal.
+pub fn tolerate_caught_parser_panics() {
+    let fatal = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let trace = std::backtrace::Backtrace::force_capture().to_string();
+        let caught = trace.contains("promql_parser") && trace.contains("canaryd::domain::promql::parse");
+        if !caught {
+            fatal(info);
+        }
+    }));
+}

@@ -258,6 +258,7 @@ async fn release(
     // The block first: once the change is recorded, no analysis may promote over it.
     state.engine.block(&block).await?;
     state.deployments.record_deployment(&deployment).await?;
+    state.telemetry.deployment_recorded(&deployment);
     state.engine.announce(ReleaseNotice {
         block: block.clone(),
         from: from.clone(),
