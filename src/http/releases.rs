@@ -73,6 +73,8 @@ pub struct ReleaseAnswer {
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "not an operator of the strategy's team", body = ErrorBody),
         (status = 404, description = "unknown strategy", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
         (status = 409, description = "the target is not a known-good release there (it ended FAILED or ROLLED_BACK, or never ran there), already runs, or an analysis is active in the scope", body = ErrorBody),
         (status = 422, description = "invalid body, or a strategy whose workload canaryd deploys (not supported yet)", body = ErrorBody),
     )
@@ -97,6 +99,8 @@ pub async fn rollback(
         (status = 401, description = "no valid token", body = ErrorBody),
         (status = 403, description = "not an operator of the strategy's team", body = ErrorBody),
         (status = 404, description = "unknown strategy", body = ErrorBody),
+        (status = 413, description = "body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "not application/json", body = ErrorBody),
         (status = 409, description = "the target is not a known-good release there, already runs, or an analysis is active in the scope", body = ErrorBody),
         (status = 422, description = "invalid body (`to` is required), or a strategy whose workload canaryd deploys (not supported yet)", body = ErrorBody),
     )
