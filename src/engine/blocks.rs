@@ -16,27 +16,45 @@ pub fn scope_of(analysis: &Analysis) -> Scope {
     }
 }
 
-impl Engine {
-    /// Why a new analysis must wait before it starts: a freeze of its environment or a
-    /// block of its scope.
-    pub(super) async fn hold_of(&self, analysis: &Analysis) -> Result<Option<String>, EngineError> {
-        if let Some(freeze) = self.freeze_of(&analysis.environment).await? {
-            return Ok(Some(format!(
-                "{} is frozen ({})",
-                freeze.environment, freeze.reason
-            )));
-        }
-        let blocks = self
-            .inner
-            .ports
-            .blocks
-            .blocks(Some(&scope_of(analysis)))
-            .await?;
-        Ok(blocks.first().map(Block::holding))
+/// What holds PENDING analyses back: the freezes and the blocks in force, read once
+/// for every analysis they are asked about.
+pub(super) struct Holds {
+    freezes: Vec<crate::ports::Freeze>,
+    blocks: Vec<Block>,
+}
+
+impl Holds {
+    pub(super) async fn read(ports: &super::Ports) -> Result<Holds, crate::ports::StoreError> {
+        Ok(Holds {
+            freezes: ports.freezes.freezes().await?,
+            blocks: ports.blocks.blocks().await?,
+        })
     }
 
+    /// Why `analysis` must wait before it starts: a freeze of its environment or a
+    /// block of its scope.
+    pub(super) fn of(&self, analysis: &Analysis) -> Option<String> {
+        if let Some(freeze) = self
+            .freezes
+            .iter()
+            .find(|f| f.environment == analysis.environment)
+        {
+            return Some(format!(
+                "{} is frozen ({})",
+                freeze.environment, freeze.reason
+            ));
+        }
+        let scope = scope_of(analysis);
+        self.blocks
+            .iter()
+            .find(|b| b.scope == scope)
+            .map(Block::holding)
+    }
+}
+
+impl Engine {
     pub async fn blocks(&self) -> Result<Vec<Block>, EngineError> {
-        Ok(self.inner.ports.blocks.blocks(None).await?)
+        Ok(self.inner.ports.blocks.blocks().await?)
     }
 
     pub async fn block(&self, block: &Block) -> Result<(), EngineError> {
@@ -67,8 +85,9 @@ impl Engine {
     /// Starts each analysis that nothing holds any more; one waiting behind another on
     /// its route starts when the route is handed to it.
     pub(super) async fn release_held(&self, pending: Vec<Analysis>) -> Result<(), EngineError> {
+        let holds = Holds::read(&self.inner.ports).await?;
         for analysis in pending {
-            if self.hold_of(&analysis).await?.is_some() {
+            if holds.of(&analysis).is_some() {
                 continue;
             }
             if let Some(sender) = self.inner.sender(&analysis.id) {

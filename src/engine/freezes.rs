@@ -6,11 +6,6 @@ use crate::domain::analysis::Status;
 use crate::ports::{AnalysisQuery, Freeze};
 
 impl Engine {
-    pub(super) async fn freeze_of(&self, environment: &str) -> Result<Option<Freeze>, EngineError> {
-        let freezes = self.inner.ports.freezes.freezes().await?;
-        Ok(freezes.into_iter().find(|f| f.environment == environment))
-    }
-
     pub async fn freezes(&self) -> Result<Vec<Freeze>, EngineError> {
         Ok(self.inner.ports.freezes.freezes().await?)
     }

@@ -87,7 +87,9 @@ impl Engine {
         Ok(prepared)
     }
 
-    async fn abort_members(&self, started: &[Analysis], reason: &str) {
+    /// Aborts each of `started` (best effort: one that cannot be aborted runs on alone,
+    /// watched like any other), logging any that refuses.
+    pub async fn abort_members(&self, started: &[Analysis], reason: &str) {
         for analysis in started {
             let aborted = self
                 .operate(

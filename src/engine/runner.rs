@@ -243,25 +243,11 @@ impl Runner {
         if self.analysis.state.status != Status::Pending || self.epoch.is_none() {
             return Ok(());
         }
-        let freezes = match self.inner.ports.freezes.freezes().await {
-            Ok(freezes) => freezes,
-            Err(error) => {
-                tracing::error!(%error, "cannot read freezes; the analysis waits for the store");
-                return self.stall();
-            }
-        };
-        if freezes
-            .iter()
-            .any(|f| f.environment == self.analysis.environment)
-        {
-            return Ok(());
-        }
-        let scope = super::scope_of(&self.analysis);
-        match self.inner.ports.blocks.blocks(Some(&scope)).await {
-            Ok(blocks) if blocks.is_empty() => {}
+        match super::blocks::Holds::read(&self.inner.ports).await {
+            Ok(holds) if holds.of(&self.analysis).is_none() => {}
             Ok(_) => return Ok(()),
             Err(error) => {
-                tracing::error!(%error, "cannot read blocks; the analysis waits for the store");
+                tracing::error!(%error, "cannot read freezes and blocks; the analysis waits for the store");
                 return self.stall();
             }
         }

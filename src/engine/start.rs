@@ -152,7 +152,10 @@ impl Engine {
             analysis.image_tag.as_deref().unwrap_or("(no image tag)"),
             analysis.environment
         );
-        if let Some(hold) = self.hold_of(analysis).await? {
+        if let Some(hold) = super::blocks::Holds::read(&self.inner.ports)
+            .await?
+            .of(analysis)
+        {
             message.push_str(&format!("; waiting: {hold}"));
             analysis.state.reason = format!("waiting: {hold}");
         }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::Timestamp;
-use crate::domain::release::{Block, Scope};
+use crate::domain::release::Block;
 
 /// Who lifted a block, and why: kept with the block.
 #[derive(Debug, Clone)]
@@ -17,8 +17,8 @@ pub struct Lifted {
 #[async_trait]
 pub trait BlockStore: Send + Sync {
     async fn add_block(&self, block: &Block) -> Result<(), StoreError>;
-    /// Blocks not lifted, oldest first; those of `scope` only, when given.
-    async fn blocks(&self, scope: Option<&Scope>) -> Result<Vec<Block>, StoreError>;
+    /// Blocks not lifted, oldest first.
+    async fn blocks(&self) -> Result<Vec<Block>, StoreError>;
     /// Lifts a block; `None` when there is no block with that id that is not lifted.
     async fn lift_block(&self, id: &str, lifted: &Lifted) -> Result<Option<Block>, StoreError>;
 }

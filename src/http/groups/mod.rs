@@ -16,7 +16,7 @@ use super::caller::Caller;
 use super::errors::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::views::AnalysisView;
-use crate::domain::analysis::{Operation, Status};
+use crate::domain::analysis::Status;
 use crate::domain::group::{DeploymentGroup, GroupMember, GroupStatus};
 use crate::domain::record::Analysis;
 use crate::engine::request::safe_value;
@@ -157,14 +157,7 @@ pub async fn start(
     };
     if let Err(error) = state.groups.create_group(&group).await {
         let reason = format!("its group could not be stored: {error}");
-        for analysis in &started {
-            // Best effort: each member is a stored analysis; one that cannot be aborted
-            // runs on alone, watched like any other.
-            let _ = state
-                .engine
-                .operate(&analysis.id, Operation::Abort, &group.actor, &reason)
-                .await;
-        }
+        state.engine.abort_members(&started, &reason).await;
         return Err(error.into());
     }
     tracing::info!(group = %group.id, members = group.members.len(), "group started");

@@ -33,15 +33,10 @@ impl BlockStore for SqlStore {
         Ok(())
     }
 
-    async fn blocks(&self, scope: Option<&Scope>) -> Result<Vec<Block>, StoreError> {
-        // An absent scope matches every block (`$1 IS NULL`).
+    async fn blocks(&self) -> Result<Vec<Block>, StoreError> {
         let rows = sql(format!(
-            "SELECT {COLUMNS} FROM blocks WHERE lifted_at IS NULL AND ($1 IS NULL OR \
-             (strategy = $1 AND service = $2 AND environment = $3)) ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM blocks WHERE lifted_at IS NULL ORDER BY created_at, id"
         ))
-        .bind(scope.map(|s| s.strategy.clone()))
-        .bind(scope.map(|s| s.service.clone()))
-        .bind(scope.map(|s| s.environment.clone()))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
